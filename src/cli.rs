@@ -1,0 +1,107 @@
+//! What each subcommand does. `main` parses the command line and calls [`run`]; errors
+//! come back as one line for the terminal.
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::config::{Cli, Command, MigrateAction, ServeArgs};
+use crate::db::{self, PoolSettings, StatementCounter};
+use crate::server::{self, AppState};
+
+/// An error a subcommand reports, as one line.
+pub type CliError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`, quiet SQL).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs one subcommand.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
+            Ok(())
+        }
+        Command::Migrate { action } => {
+            let (db, _) = connect(&cli.database_url).await?;
+            migrate(&db, action.unwrap_or(MigrateAction::Up)).await
+        }
+        Command::SeedDemo => {
+            let (db, _) = connect(&cli.database_url).await?;
+            Migrator::up(&db, None).await.map_err(|e| format!("migration failed: {e}"))?;
+            report_seed(crate::demo::seed(&db, chrono::Utc::now()).await?);
+            Ok(())
+        }
+        Command::Serve(args) => serve(&cli.database_url, args).await,
+    }
+}
+
+async fn connect(url: &str) -> Result<(DatabaseConnection, StatementCounter), CliError> {
+    Ok(db::connect(url, &PoolSettings::default()).await?)
+}
+
+fn report_seed(outcome: crate::demo::SeedOutcome) {
+    match outcome {
+        crate::demo::SeedOutcome::Seeded { rows } => println!("demo data loaded: {rows} rows"),
+        crate::demo::SeedOutcome::AlreadyHasData => println!("demo data skipped: the database already holds projects"),
+    }
+}
+
+async fn migrate(db: &DatabaseConnection, action: MigrateAction) -> Result<(), CliError> {
+    match action {
+        MigrateAction::Up => {
+            let pending = Migrator::get_pending_migrations(db).await?.len();
+            Migrator::up(db, None).await.map_err(|e| format!("migration failed: {e}"))?;
+            println!("applied {pending} migration(s); the database is up to date");
+        }
+        MigrateAction::Down => {
+            let applied = Migrator::get_applied_migrations(db).await?;
+            match applied.last() {
+                Some(last) => {
+                    let name = last.name().to_owned();
+                    Migrator::down(db, Some(1)).await.map_err(|e| format!("revert failed: {e}"))?;
+                    println!("reverted {name}");
+                }
+                None => println!("nothing to revert: no migration is applied"),
+            }
+        }
+        MigrateAction::Status => {
+            for m in Migrator::get_migration_with_status(db).await? {
+                let status = match m.status() {
+                    migration::MigrationStatus::Applied => "applied",
+                    migration::MigrationStatus::Pending => "pending",
+                };
+                println!("{status:8} {}", m.name());
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn serve(url: &str, args: ServeArgs) -> Result<(), CliError> {
+    let (db, counter) = connect(url).await?;
+    if !args.no_migrate {
+        Migrator::up(&db, None).await.map_err(|e| format!("migration failed: {e}"))?;
+    }
+    if args.demo {
+        match crate::demo::seed(&db, chrono::Utc::now()).await? {
+            crate::demo::SeedOutcome::Seeded { rows } => tracing::info!(rows, "demo data loaded"),
+            crate::demo::SeedOutcome::AlreadyHasData => tracing::info!("demo data skipped: the database already holds projects"),
+        }
+    }
+    let listener = TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = %db::redact(url), "serving GraphQL on http://{addr}/graphql");
+    let router = server::build_router(AppState::new(db, counter));
+    server::run(listener, router, server::shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! The command line. Every option can also come from the environment (named on each
+//! field); `.env.example` lists them all.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::db::DEFAULT_DATABASE_URL;
+
+/// metrics-api: a GraphQL API serving a metrics read model to dashboards.
+#[derive(Debug, Parser)]
+#[command(name = "metrics-api", version, about)]
+pub struct Cli {
+    /// Database URL: `postgres://user@host:port/db` or `sqlite://file.db`. The default is
+    /// an SQLite file in the working directory, created when missing.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the GraphQL server.
+    Serve(ServeArgs),
+    /// Apply, revert or list database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: Option<MigrateAction>,
+    },
+    /// Print the GraphQL SDL (the content of `schema.graphql`) to stdout.
+    Schema,
+    /// Load the deterministic demo dataset when the database holds no project.
+    SeedDemo,
+}
+
+#[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
+pub enum MigrateAction {
+    /// Apply every pending migration (the default).
+    Up,
+    /// Revert the last applied migration.
+    Down,
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Do not run pending migrations at start (for deployments that migrate separately).
+    #[arg(long, env = "NO_MIGRATE")]
+    pub no_migrate: bool,
+
+    /// Load the demo dataset at start when the database holds no project.
+    #[arg(long, env = "DEMO")]
+    pub demo: bool,
+}

@@ -1,0 +1,171 @@
+//! Database connections: URL checks, pool settings and the statement counter.
+//!
+//! One place decides how to open either backend, so the binary, the tests and the demo
+//! loader all get the same settings: SQLite files are created when missing and run in WAL
+//! mode (readers do not block the writer); both backends fail fast when the pool cannot
+//! hand out a connection.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+
+/// Why a database could not be opened, in one line a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("malformed database URL {url:?}: {reason}")]
+    Malformed { url: String, reason: String },
+    #[error("cannot reach the database at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+}
+
+/// The default database: an SQLite file in the working directory, created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://metrics.db?mode=rwc";
+
+/// Counts every SQL statement run through a connection. Tests assert "one statement per
+/// field shape" with it; it is cheap enough to stay on in production.
+#[derive(Debug, Clone, Default)]
+pub struct StatementCounter(Arc<AtomicU64>);
+
+impl StatementCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn bump(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Checks the URL's scheme and, for SQLite, makes sure a missing file is created.
+pub fn normalize_url(url: &str) -> Result<String, ConnectError> {
+    let malformed = |reason: &str| ConnectError::Malformed {
+        url: redact(url),
+        reason: reason.to_owned(),
+    };
+    let (scheme, rest) = url
+        .split_once(':')
+        .ok_or_else(|| malformed("expected postgres://... or sqlite://..."))?;
+    match scheme {
+        "postgres" | "postgresql" => {
+            let rest = rest
+                .strip_prefix("//")
+                .ok_or_else(|| malformed("expected postgres://user@host:port/database"))?;
+            if rest.is_empty() || rest.starts_with('/') {
+                return Err(malformed("no host given"));
+            }
+            Ok(url.to_owned())
+        }
+        "sqlite" => {
+            if rest.trim_start_matches('/').is_empty() {
+                return Err(malformed("no file name given"));
+            }
+            if rest.contains(":memory:") || rest.contains("mode=") {
+                Ok(url.to_owned())
+            } else if rest.contains('?') {
+                Ok(format!("{url}&mode=rwc"))
+            } else {
+                Ok(format!("{url}?mode=rwc"))
+            }
+        }
+        _ => Err(malformed("unsupported scheme; use postgres:// or sqlite://")),
+    }
+}
+
+/// Hides a password in a URL shown in messages or logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Pool settings shared by every caller.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// How long a request waits for a connection before failing with
+    /// `SERVICE_UNAVAILABLE`: short, so a dead database fails requests fast.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Opens a pool and installs the statement counter.
+pub async fn connect(url: &str, settings: &PoolSettings) -> Result<(DatabaseConnection, StatementCounter), ConnectError> {
+    let url = normalize_url(url)?;
+    let mut opts = ConnectOptions::new(url.clone());
+    opts.max_connections(settings.max_connections)
+        .min_connections(0)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_timeout(settings.acquire_timeout)
+        .sqlx_logging(false);
+    let mut conn = Database::connect(opts).await.map_err(|e| classify(&url, e))?;
+    if conn.get_database_backend() == DbBackend::Sqlite {
+        conn.execute_unprepared("PRAGMA journal_mode=WAL")
+            .await
+            .map_err(|e| classify(&url, e))?;
+    }
+    let counter = StatementCounter::default();
+    let c = counter.clone();
+    conn.set_metric_callback(move |_| c.bump());
+    Ok((conn, counter))
+}
+
+fn classify(url: &str, err: sea_orm::DbErr) -> ConnectError {
+    let reason = err.to_string();
+    let malformed = reason.contains("invalid") && reason.contains("URL")
+        || reason.contains("parse")
+        || reason.contains("UrlParse");
+    if malformed {
+        ConnectError::Malformed {
+            url: redact(url),
+            reason,
+        }
+    } else {
+        ConnectError::Unreachable {
+            url: redact(url),
+            reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_create_missing_files() {
+        assert_eq!(normalize_url("sqlite://x.db").unwrap(), "sqlite://x.db?mode=rwc");
+        assert_eq!(normalize_url("sqlite://x.db?cache=shared").unwrap(), "sqlite://x.db?cache=shared&mode=rwc");
+        assert_eq!(normalize_url("sqlite://x.db?mode=ro").unwrap(), "sqlite://x.db?mode=ro");
+    }
+
+    #[test]
+    fn malformed_urls_are_named() {
+        for bad in ["", "metrics.db", "mysql://h/db", "postgres:/h", "postgres:///db", "sqlite://"] {
+            let err = normalize_url(bad).unwrap_err();
+            assert!(matches!(err, ConnectError::Malformed { .. }), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

@@ -1,0 +1,94 @@
+//! One error type at the edge of the API, with stable `extensions.code` values.
+//!
+//! Internal failures (database errors) are logged where they are converted and reach the
+//! client only as a code and a generic message: a raw `DbErr` message could leak table
+//! names, SQL or connection details. Resolvers never `?` a `DbErr` directly (async-graphql
+//! would turn its `Display` into the client message); they go through [`ApiError`].
+
+use async_graphql::ErrorExtensions;
+use sea_orm::DbErr;
+
+/// An error the API reports to a client.
+///
+/// Deliberately not `Display`: async-graphql converts any `Display` type into an error
+/// without a code, so a `?` on it would drop `extensions.code`. The only way out is the
+/// `From<ApiError>` below, which always sets it.
+#[derive(Debug)]
+pub enum ApiError {
+    /// The client sent an argument the API cannot serve; the message names it.
+    BadUserInput(String),
+    /// The database cannot be reached (pool exhausted or connection refused).
+    Unavailable,
+    /// Anything else that went wrong inside: logged, never shown.
+    Internal,
+}
+
+impl ApiError {
+    /// A bad argument: the message must name the argument.
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        ApiError::BadUserInput(message.into())
+    }
+
+    /// The message shown to the client.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::BadUserInput(m) => m.clone(),
+            ApiError::Unavailable => "the metrics database is unavailable; retry later".into(),
+            ApiError::Internal => "internal error".into(),
+        }
+    }
+
+    /// The stable code clients can switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadUserInput(_) => "BAD_USER_INPUT",
+            ApiError::Unavailable => "SERVICE_UNAVAILABLE",
+            ApiError::Internal => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    /// Converts a database error, logging it: the client sees only the code.
+    pub fn from_db(err: &DbErr) -> Self {
+        if is_unavailable(err) {
+            tracing::warn!(error = %err, "database unavailable");
+            ApiError::Unavailable
+        } else {
+            tracing::error!(error = %err, "database error");
+            ApiError::Internal
+        }
+    }
+}
+
+/// Whether a database error means "cannot reach the database" rather than a bad query.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
+        || err.to_string().contains("pool timed out")
+}
+
+impl From<&DbErr> for ApiError {
+    fn from(err: &DbErr) -> Self {
+        ApiError::from_db(err)
+    }
+}
+
+impl From<DbErr> for ApiError {
+    fn from(err: DbErr) -> Self {
+        ApiError::from_db(&err)
+    }
+}
+
+impl From<std::sync::Arc<DbErr>> for ApiError {
+    fn from(err: std::sync::Arc<DbErr>) -> Self {
+        ApiError::from_db(&err)
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(err: ApiError) -> Self {
+        let code = err.code();
+        async_graphql::Error::new(err.message()).extend_with(|_, e| e.set("code", code))
+    }
+}
+
+/// Result of resolvers and API helpers.
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;

@@ -1,0 +1,33 @@
+//! metrics-api: a GraphQL API that serves a metrics read model to dashboards.
+//!
+//! The read model (`docs`/the spec: summary snapshots, trend points, breakdown points,
+//! drilldown rows) lives in PostgreSQL or an embedded SQLite file. Requests flow
+//! HTTP → [`server`] → [`graphql`] resolvers → dataloaders → [`store`] (one batched,
+//! indexed statement per field shape) → post-processing in Rust ([`series`]).
+//!
+//! # Layout
+//! - [`config`]: the command line and environment (clap).
+//! - [`cli`]: what each subcommand does (`serve`, `migrate`, `schema`, `seed-demo`).
+//! - [`server`]: the axum router, health checks, graceful shutdown.
+//! - [`graphql`]: schema, resolvers, loaders, cursors, argument checks.
+//! - [`store`]: every SQL statement; no GraphQL types.
+//! - [`db`]: opening either backend, pool settings, the statement counter.
+//! - [`identity`]: deterministic UUIDv5 row ids and canonical JSON.
+//! - [`buckets`]: UTC bucket arithmetic per grain.
+//! - [`series`]: gap filling and shares, pure functions.
+//! - [`json`]: PostgreSQL-compatible JSON containment.
+//! - [`demo`]: the deterministic demo dataset.
+//! - [`error`]: the API error type and its stable codes.
+
+pub mod buckets;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod graphql;
+pub mod identity;
+pub mod json;
+pub mod series;
+pub mod server;
+pub mod store;

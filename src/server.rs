@@ -1,0 +1,179 @@
+//! The HTTP layer: the axum router, GraphiQL, health checks and graceful shutdown.
+//!
+//! `POST /graphql` executes JSON requests (single or batched); `GET /graphql` serves
+//! GraphiQL to browsers (`Accept: text/html`) and executes the query string otherwise
+//! (GraphQL over HTTP). Responses are `application/graphql-response+json` when the client
+//! accepts it, else `application/json`.
+
+use std::future::Future;
+
+use async_graphql::{BatchRequest, BatchResponse};
+use async_graphql_axum::GraphQLBatchRequest;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use migration::MigratorTrait;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::db::StatementCounter;
+use crate::graphql::{build_schema, prepare_request, AppSchema};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: AppSchema,
+    pub db: DatabaseConnection,
+    /// Counts SQL statements (tests assert batching with it).
+    pub statements: StatementCounter,
+    /// The GraphiQL page, with its example query, rendered once at start.
+    pub graphiql: String,
+}
+
+impl AppState {
+    pub fn new(db: DatabaseConnection, statements: StatementCounter) -> Self {
+        AppState {
+            schema: build_schema(db.clone()),
+            db,
+            statements,
+            graphiql: graphiql_page(&crate::demo::example_query(chrono::Utc::now())),
+        }
+    }
+}
+
+/// The router, without a listener: tests and the binary serve the same one.
+pub fn build_router(state: AppState) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests
+/// finish.
+pub async fn run(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received, draining requests");
+}
+
+fn accepts(headers: &HeaderMap, mime: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|part| part.trim().starts_with(mime)))
+}
+
+async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, method: Method, req: Result<GraphQLBatchRequest, async_graphql_axum::rejection::GraphQLRejection>) -> Response {
+    let wants_html = accepts(&headers, "text/html");
+    match req {
+        Ok(req) if !wants_html || !req.0.iter().all(|r| r.query.is_empty()) => execute(&state, &headers, method, req.0).await,
+        _ if wants_html => Html(state.graphiql.clone()).into_response(),
+        Ok(_) => (StatusCode::BAD_REQUEST, "missing `query` parameter").into_response(),
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, method: Method, req: GraphQLBatchRequest) -> Response {
+    execute(&state, &headers, method, req.0).await
+}
+
+async fn execute(state: &AppState, headers: &HeaderMap, _method: Method, batch: BatchRequest) -> Response {
+    let batch = match batch {
+        BatchRequest::Single(r) => BatchRequest::Single(prepare_request(r, &state.db)),
+        BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(|r| prepare_request(r, &state.db)).collect()),
+    };
+    let response = state.schema.execute_batch(batch).await;
+    respond(headers, response)
+}
+
+/// Serialises a response with the content type the client accepts. With
+/// `application/graphql-response+json`, a request that failed before execution (no
+/// `data`) is a 400, per GraphQL over HTTP; with `application/json` it is always a 200.
+fn respond(headers: &HeaderMap, response: BatchResponse) -> Response {
+    let graphql_json = accepts(headers, "application/graphql-response+json");
+    let failed_before_execution = match &response {
+        BatchResponse::Single(r) => r.is_err() && r.data == async_graphql::Value::Null,
+        BatchResponse::Batch(_) => false,
+    };
+    let body = match serde_json::to_vec(&response) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialise a response");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let (status, content_type) = if graphql_json {
+        let status = if failed_before_execution { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+        (status, "application/graphql-response+json")
+    } else {
+        (StatusCode::OK, "application/json")
+    };
+    let mut resp = (status, body).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+/// Liveness: the process is up and serving HTTP.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the database answers and every migration is applied.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let check = async {
+        state.db.ping().await?;
+        migration::Migrator::get_pending_migrations(&state.db).await
+    };
+    match check.await {
+        Ok(pending) if pending.is_empty() => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))).into_response(),
+        Ok(pending) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "pending_migrations", "pending": pending.len()})),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "database_unavailable"}))).into_response()
+        }
+    }
+}
+
+/// GraphiQL, opened on a ready example dashboard query.
+fn graphiql_page(example: &str) -> String {
+    let page = async_graphql::http::GraphiQLSource::build()
+        .endpoint("/graphql")
+        .title("metrics-api GraphiQL")
+        .finish();
+    let default_query = serde_json::to_string(example).unwrap_or_else(|_| "\"\"".into());
+    page.replacen(
+        "defaultEditorToolsVisibility: true,",
+        &format!("defaultEditorToolsVisibility: true,\n          defaultQuery: {default_query},"),
+        1,
+    )
+}
