@@ -1,0 +1,274 @@
+//! Test harness: a real server on 127.0.0.1:0 over a fresh database per test, on SQLite
+//! (a temporary file) and PostgreSQL (a database cloned from a migrated template).
+//!
+//! PostgreSQL tests read `TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`). When no server answers they print one
+//! line and pass, unless `REQUIRE_POSTGRES=1`, which makes them fail.
+#![allow(dead_code)]
+
+pub mod fixtures;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use metrics_api::db::{self, PoolSettings, StatementCounter};
+use metrics_api::server::{build_router, run, AppState};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use serde_json::{json, Value};
+use tokio::sync::{oneshot, Mutex, OnceCell};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running server over its own database.
+pub struct TestApp {
+    pub backend: Backend,
+    pub db: DatabaseConnection,
+    pub statements: StatementCounter,
+    pub url: String,
+    pub client: reqwest::Client,
+    /// The database URL the server uses.
+    pub database_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(PathBuf),
+    Database(String),
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+static SKIP_NOTICE: AtomicBool = AtomicBool::new(false);
+static TEMPLATE: OnceCell<Option<String>> = OnceCell::const_new();
+static CLONE_LOCK: Mutex<()> = Mutex::const_new(());
+
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// The URL of database `name` on the admin URL's server.
+fn database_url(name: &str) -> String {
+    let admin = admin_url();
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin);
+    format!("{base}/{name}")
+}
+
+fn require_postgres() -> bool {
+    std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+impl TestApp {
+    /// A server over a new, migrated SQLite file.
+    pub async fn sqlite() -> TestApp {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("metrics-api-test-{}-{n}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let url = format!("sqlite://{}", path.display());
+        let (db, statements) = db::connect(&url, &PoolSettings::default()).await.expect("open sqlite");
+        Migrator::up(&db, None).await.expect("migrate sqlite");
+        Self::start(Backend::Sqlite, db, statements, url, Cleanup::File(path)).await
+    }
+
+    /// A server over a new PostgreSQL database cloned from the migrated template; `None`
+    /// (after a notice) when no PostgreSQL answers and `REQUIRE_POSTGRES` is not set.
+    pub async fn postgres() -> Option<TestApp> {
+        let name = Self::fresh_postgres_database().await?;
+        let url = database_url(&name);
+        let (db, statements) = db::connect(&url, &PoolSettings::default()).await.expect("open postgres");
+        Some(Self::start(Backend::Postgres, db, statements, url, Cleanup::Database(name)).await)
+    }
+
+    /// Creates an empty, migrated PostgreSQL database and returns its name.
+    pub async fn fresh_postgres_database() -> Option<String> {
+        let template = TEMPLATE.get_or_init(create_template).await.clone()?;
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("metrics_test_{}_{n}", std::process::id());
+        let admin = Database::connect(admin_url()).await.expect("admin connection");
+        {
+            // CREATE DATABASE ... TEMPLATE fails while another clone reads the template.
+            let _guard = CLONE_LOCK.lock().await;
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+                .await
+                .expect("clone template");
+        }
+        admin.close().await.ok();
+        Some(name)
+    }
+
+    /// Both backends, where available: the same test body runs on each.
+    pub async fn each() -> Vec<TestApp> {
+        let mut apps = vec![Self::sqlite().await];
+        apps.extend(Self::postgres().await);
+        apps
+    }
+
+    async fn start(backend: Backend, db: DatabaseConnection, statements: StatementCounter, database_url: String, cleanup: Cleanup) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = build_router(AppState::new(db.clone(), statements.clone()));
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(run(listener, router, async {
+            let _ = rx.await;
+        }));
+        TestApp {
+            backend,
+            db,
+            statements,
+            url: format!("http://{addr}"),
+            client: reqwest::Client::builder().no_proxy().build().expect("client"),
+            database_url,
+            shutdown: Some(tx),
+            cleanup,
+        }
+    }
+
+    pub fn db_backend(&self) -> DbBackend {
+        match self.backend {
+            Backend::Sqlite => DbBackend::Sqlite,
+            Backend::Postgres => DbBackend::Postgres,
+        }
+    }
+
+    /// POSTs a GraphQL request and returns the whole JSON response.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        let resp = self
+            .client
+            .post(format!("{}/graphql", self.url))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request");
+        assert!(resp.status().is_success(), "HTTP {}", resp.status());
+        resp.json().await.expect("json body")
+    }
+
+    /// Runs a query that must succeed and returns its `data`.
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let body = self.gql(query, variables).await;
+        assert!(body.get("errors").is_none(), "[{:?}] unexpected errors: {body:#}", self.backend);
+        body["data"].clone()
+    }
+
+    /// Runs a query that must fail and returns its first error's code and message.
+    pub async fn error(&self, query: &str, variables: Value) -> (String, String) {
+        let body = self.gql(query, variables).await;
+        let err = &body["errors"][0];
+        assert!(!err.is_null(), "[{:?}] expected an error: {body:#}", self.backend);
+        (
+            err["extensions"]["code"].as_str().unwrap_or_default().to_owned(),
+            err["message"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+
+    /// How many SQL statements `f` ran through the server's connection.
+    pub async fn count_statements<F: std::future::Future>(&self, f: F) -> (F::Output, u64) {
+        let before = self.statements.get();
+        let out = f.await;
+        (out, self.statements.get() - before)
+    }
+
+    /// Stops the server and removes the database.
+    pub async fn finish(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.db.clone().close().await.ok();
+        match &self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::Database(name) => drop_database(name).await,
+        }
+    }
+}
+
+async fn drop_database(name: &str) {
+    if let Ok(admin) = Database::connect(admin_url()).await {
+        let _ = admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await;
+        admin.close().await.ok();
+    }
+}
+
+/// Creates this process's migrated template database, after dropping databases left by
+/// test processes that no longer run. `None` when PostgreSQL does not answer.
+async fn create_template() -> Option<String> {
+    let admin = match db::connect(&admin_url(), &PoolSettings::default()).await {
+        Ok((admin, _)) => admin,
+        Err(e) => {
+            if require_postgres() {
+                panic!("REQUIRE_POSTGRES=1 but PostgreSQL is not reachable: {e}");
+            }
+            if !SKIP_NOTICE.swap(true, Ordering::Relaxed) {
+                eprintln!("PostgreSQL suite skipped: {e} (set TEST_DATABASE_URL, or REQUIRE_POSTGRES=1 to fail instead)");
+            }
+            return None;
+        }
+    };
+    let stale = admin
+        .query_all_raw(sea_orm::Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT datname FROM pg_database WHERE datname LIKE 'metrics_test_%' OR datname LIKE 'metrics_tpl_%'",
+        ))
+        .await
+        .expect("list databases");
+    for row in stale {
+        let name: String = row.try_get("", "datname").expect("datname");
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| p != std::process::id() && !std::path::Path::new(&format!("/proc/{p}")).exists()) {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
+    }
+    let name = format!("metrics_tpl_{}", std::process::id());
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .expect("drop old template");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create template");
+    admin.close().await.ok();
+    let tpl = Database::connect(database_url(&name)).await.expect("connect template");
+    Migrator::up(&tpl, None).await.expect("migrate template");
+    tpl.close().await.ok();
+    Some(name)
+}
+
+/// Runs an async test body on each backend, each with a fresh database:
+/// `both_backends!(name);` for `async fn name(app: &TestApp)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::common::TestApp::sqlite().await;
+                    super::$name(&app).await;
+                    app.finish().await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::common::TestApp::postgres().await {
+                        super::$name(&app).await;
+                        app.finish().await;
+                    }
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,376 @@
+//! The foundation: the migrated schema has the spec's columns, types and indexes on both
+//! backends, constraints hold, migrations go down and up, and the hand-written SQL twin
+//! matches the migration on PostgreSQL.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::fixtures::{self, pid, t};
+use common::{Backend, TestApp};
+use entity::sea_orm_active_enums::TimeGrain;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use serde_json::json;
+
+/// (column, logical type, nullable) per table, as in the spec (and the `project` table).
+fn spec() -> BTreeMap<&'static str, Vec<(&'static str, &'static str, bool)>> {
+    BTreeMap::from([
+        ("project", vec![("id", "uuid", false), ("name", "text", true), ("created_at", "timestamptz", false)]),
+        (
+            "metrics_summary",
+            vec![
+                ("id", "uuid", false),
+                ("project_id", "uuid", false),
+                ("captured_at", "timestamptz", false),
+                ("version", "text", false),
+                ("scope", "jsonb", true),
+                ("payload", "jsonb", false),
+                ("created_at", "timestamptz", false),
+            ],
+        ),
+        (
+            "metrics_trend_point",
+            vec![
+                ("id", "uuid", false),
+                ("project_id", "uuid", false),
+                ("metric_key", "text", false),
+                ("time_grain", "grain", false),
+                ("time_bucket", "timestamptz", false),
+                ("dimensions", "jsonb", false),
+                ("value_numeric", "double", true),
+                ("value_json", "jsonb", true),
+                ("computed_at", "timestamptz", false),
+            ],
+        ),
+        (
+            "metrics_breakdown_point",
+            vec![
+                ("id", "uuid", false),
+                ("project_id", "uuid", false),
+                ("metric_key", "text", false),
+                ("time_grain", "grain", true),
+                ("time_bucket", "timestamptz", true),
+                ("dimension_key", "text", false),
+                ("dimension_value", "text", false),
+                ("value_numeric", "double", true),
+                ("value_json", "jsonb", true),
+                ("computed_at", "timestamptz", false),
+            ],
+        ),
+        (
+            "metrics_drilldown",
+            vec![
+                ("id", "uuid", false),
+                ("project_id", "uuid", false),
+                ("metric_key", "text", false),
+                ("entity_type", "text", false),
+                ("entity_id", "uuid", true),
+                ("reference_id", "text", true),
+                ("time_bucket", "timestamptz", true),
+                ("payload", "jsonb", false),
+                ("computed_at", "timestamptz", false),
+            ],
+        ),
+    ])
+}
+
+/// The declared type each logical type has on a backend.
+fn physical(backend: Backend, logical: &str) -> &'static str {
+    match (backend, logical) {
+        (Backend::Postgres, "uuid") => "uuid",
+        (Backend::Postgres, "timestamptz") => "timestamp with time zone",
+        (Backend::Postgres, "text") => "text",
+        (Backend::Postgres, "jsonb") => "jsonb",
+        (Backend::Postgres, "double") => "double precision",
+        (Backend::Postgres, "grain") => "metrics_time_grain",
+        (Backend::Sqlite, "uuid") => "uuid_text",
+        (Backend::Sqlite, "timestamptz") => "timestamp_with_timezone_text",
+        (Backend::Sqlite, "text") => "text",
+        (Backend::Sqlite, "jsonb") => "jsonb_text",
+        (Backend::Sqlite, "double") => "double",
+        (Backend::Sqlite, "grain") => "text",
+        _ => unreachable!("{logical}"),
+    }
+}
+
+async fn rows(db: &impl ConnectionTrait, backend: DbBackend, sql: &str) -> Vec<sea_orm::QueryResult> {
+    db.query_all_raw(Statement::from_string(backend, sql)).await.expect(sql)
+}
+
+/// (column, declared type, nullable, default) of a table, in column order.
+async fn columns(app: &TestApp, table: &str) -> Vec<(String, String, bool, Option<String>)> {
+    let b = app.db_backend();
+    match app.backend {
+        Backend::Postgres => rows(&app.db, b, &format!(
+            "SELECT column_name, CASE WHEN data_type = 'USER-DEFINED' THEN udt_name ELSE data_type END AS ty, \
+             is_nullable, column_default FROM information_schema.columns WHERE table_name = '{table}' ORDER BY ordinal_position"
+        ))
+        .await
+        .iter()
+        .map(|r| {
+            (
+                r.try_get::<String>("", "column_name").unwrap(),
+                r.try_get::<String>("", "ty").unwrap(),
+                r.try_get::<String>("", "is_nullable").unwrap() == "YES",
+                r.try_get::<Option<String>>("", "column_default").unwrap(),
+            )
+        })
+        .collect(),
+        Backend::Sqlite => rows(&app.db, b, &format!("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info('{table}') ORDER BY cid"))
+            .await
+            .iter()
+            .map(|r| {
+                let pk: i32 = r.try_get("", "pk").unwrap();
+                let notnull: i32 = r.try_get("", "notnull").unwrap();
+                (
+                    r.try_get::<String>("", "name").unwrap(),
+                    // SQLite keeps a declared type as written; it compares types case-insensitively.
+                    r.try_get::<String>("", "type").unwrap().to_lowercase(),
+                    notnull == 0 && pk == 0,
+                    r.try_get::<Option<String>>("", "dflt_value").unwrap(),
+                )
+            })
+            .collect(),
+    }
+}
+
+async fn table_has_spec_columns(app: &TestApp) {
+    for (table, spec_cols) in spec() {
+        let got = columns(app, table).await;
+        let got_shape: Vec<(String, String, bool)> = got.iter().map(|c| (c.0.clone(), c.1.clone(), c.2)).collect();
+        let want: Vec<(String, String, bool)> = spec_cols
+            .iter()
+            .map(|(c, ty, null)| (c.to_string(), physical(app.backend, ty).to_string(), *null))
+            .collect();
+        assert_eq!(got_shape, want, "[{:?}] columns of {table}", app.backend);
+        let default = |col: &str| got.iter().find(|c| c.0 == col).and_then(|c| c.3.clone()).unwrap_or_default();
+        if table == "metrics_summary" {
+            assert!(default("version").contains("1.0"), "version default: {}", default("version"));
+            assert!(default("created_at").to_uppercase().contains("CURRENT_TIMESTAMP"));
+        }
+        if table == "metrics_trend_point" {
+            assert!(default("computed_at").to_uppercase().contains("CURRENT_TIMESTAMP"));
+            assert!(default("dimensions").contains("{}"));
+        }
+    }
+}
+
+/// Each index as (name, table, [(column, descending)]), plus its method on PostgreSQL.
+async fn indexes(app: &TestApp) -> BTreeMap<String, (String, Vec<(String, bool)>, String)> {
+    let b = app.db_backend();
+    let mut out = BTreeMap::new();
+    match app.backend {
+        Backend::Postgres => {
+            let sql = "SELECT i.relname AS name, t.relname AS tbl, am.amname AS method, a.attname AS col, \
+                       (ix.indoption[k.n - 1] & 1) = 1 AS descending, k.n \
+                       FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid JOIN pg_class t ON t.oid = ix.indrelid \
+                       JOIN pg_am am ON am.oid = i.relam \
+                       CROSS JOIN LATERAL unnest(ix.indkey) WITH ORDINALITY AS k(attnum, n) \
+                       JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
+                       WHERE i.relname LIKE 'idx_%' ORDER BY i.relname, k.n";
+            for r in rows(&app.db, b, sql).await {
+                let name: String = r.try_get("", "name").unwrap();
+                let entry = out.entry(name).or_insert_with(|| {
+                    (r.try_get::<String>("", "tbl").unwrap(), Vec::new(), r.try_get::<String>("", "method").unwrap())
+                });
+                entry.1.push((r.try_get("", "col").unwrap(), r.try_get("", "descending").unwrap()));
+            }
+        }
+        Backend::Sqlite => {
+            for r in rows(&app.db, b, "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND name LIKE 'idx_%'").await {
+                let name: String = r.try_get("", "name").unwrap();
+                let table: String = r.try_get("", "tbl_name").unwrap();
+                let cols = rows(&app.db, b, &format!("SELECT name, \"desc\" FROM pragma_index_xinfo('{name}') WHERE key = 1 ORDER BY seqno"))
+                    .await
+                    .iter()
+                    .map(|c| (c.try_get::<String>("", "name").unwrap(), c.try_get::<i32>("", "desc").unwrap() == 1))
+                    .collect();
+                out.insert(name, (table, cols, "btree".to_owned()));
+            }
+        }
+    }
+    out
+}
+
+async fn every_spec_index_exists_in_order(app: &TestApp) {
+    let got = indexes(app).await;
+    let c = |s: &str| (s.to_owned(), false);
+    let d = |s: &str| (s.to_owned(), true);
+    let mut want = vec![
+        ("idx_metrics_summary_project_captured", "metrics_summary", vec![c("project_id"), d("captured_at")], "btree"),
+        ("idx_metrics_trend_point_series", "metrics_trend_point", vec![c("project_id"), c("metric_key"), c("time_grain"), d("time_bucket")], "btree"),
+        ("idx_metrics_breakdown_point_series", "metrics_breakdown_point", vec![c("project_id"), c("metric_key"), c("time_grain"), d("time_bucket")], "btree"),
+        ("idx_metrics_breakdown_point_dimension", "metrics_breakdown_point", vec![c("project_id"), c("dimension_key"), c("dimension_value")], "btree"),
+        ("idx_metrics_drilldown_entity", "metrics_drilldown", vec![c("project_id"), c("metric_key"), c("entity_type"), c("entity_id")], "btree"),
+        ("idx_metrics_drilldown_reference", "metrics_drilldown", vec![c("project_id"), c("metric_key"), c("reference_id")], "btree"),
+        ("idx_metrics_drilldown_recent", "metrics_drilldown", vec![c("project_id"), c("metric_key"), c("entity_type"), d("time_bucket"), c("id")], "btree"),
+    ];
+    if app.backend == Backend::Postgres {
+        want.push(("idx_metrics_trend_point_dimensions", "metrics_trend_point", vec![c("dimensions")], "gin"));
+    }
+    assert_eq!(got.len(), want.len(), "[{:?}] indexes: {got:?}", app.backend);
+    for (name, table, cols, method) in want {
+        let (t, cs, m) = got.get(name).unwrap_or_else(|| panic!("[{:?}] missing index {name}", app.backend));
+        assert_eq!((t.as_str(), cs, m.as_str()), (table, &cols, method), "[{:?}] index {name}", app.backend);
+    }
+}
+
+async fn invalid_grain_is_rejected_by_the_database(app: &TestApp) {
+    let p = pid(1);
+    fixtures::project(&app.db, p, "a").await;
+    let sql = |grain: &str| {
+        let cast = if app.backend == Backend::Postgres { "::metrics_time_grain" } else { "" };
+        format!(
+            "INSERT INTO metrics_trend_point (id, project_id, metric_key, time_grain, time_bucket, computed_at) \
+             VALUES ({}, {}, 'm', '{grain}'{cast}, '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')",
+            uuid_literal(app, uuid::Uuid::new_v4()),
+            uuid_literal(app, p)
+        )
+    };
+    // A valid grain goes in by the same SQL, so the rejection below is about the grain.
+    app.db.execute_unprepared(&sql("day")).await.expect("valid grain");
+    assert!(app.db.execute_unprepared(&sql("minute")).await.is_err(), "[{:?}] accepted grain 'minute'", app.backend);
+}
+
+async fn deleting_a_project_cascades(app: &TestApp) {
+    let (a, b) = (pid(1), pid(2));
+    fixtures::project(&app.db, a, "a").await;
+    fixtures::project(&app.db, b, "b").await;
+    for p in [a, b] {
+        fixtures::trend(&app.db, p, "m", TimeGrain::Day, "2026-01-01T00:00:00Z", json!({}), 1.0).await;
+        fixtures::breakdown(&app.db, p, "m", None, None, "state", "open", 1.0).await;
+        fixtures::drilldowns(&app.db, vec![fixtures::drilldown_row(p, "m", "task", metrics_api::identity::EntityRef::Reference("r".into()), None)]).await;
+        fixtures::summary(&app.db, p, "2026-01-01T00:00:00Z", None, json!({})).await;
+    }
+    app.db.execute_unprepared(&format!("DELETE FROM project WHERE id = {}", uuid_literal(app, a))).await.unwrap();
+    for table in ["metrics_summary", "metrics_trend_point", "metrics_breakdown_point", "metrics_drilldown"] {
+        let left = rows(&app.db, app.db_backend(), &format!("SELECT COUNT(*) AS n FROM {table}")).await;
+        let n: i64 = left[0].try_get("", "n").unwrap();
+        assert_eq!(n, 1, "[{:?}] {table} keeps only project b's row", app.backend);
+    }
+}
+
+/// SQLite stores UUIDs as 16-byte blobs (sqlx's encoding), PostgreSQL as `uuid`.
+fn uuid_literal(app: &TestApp, id: uuid::Uuid) -> String {
+    match app.backend {
+        Backend::Postgres => format!("'{id}'"),
+        Backend::Sqlite => format!("x'{}'", id.simple()),
+    }
+}
+
+async fn down_then_up_and_up_twice(app: &TestApp) {
+    let p = pid(7);
+    fixtures::project(&app.db, p, "kept").await;
+    // `up` on an up-to-date database changes nothing and keeps the data.
+    Migrator::up(&app.db, None).await.expect("second up");
+    assert!(Migrator::get_pending_migrations(&app.db).await.unwrap().is_empty());
+    let n = rows(&app.db, app.db_backend(), "SELECT COUNT(*) AS n FROM project").await[0].try_get::<i64>("", "n").unwrap();
+    assert_eq!(n, 1);
+
+    Migrator::down(&app.db, None).await.expect("down");
+    let tables = rows(&app.db, app.db_backend(), match app.backend {
+        Backend::Postgres => "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'public' AND table_name LIKE 'metrics_%' OR table_name = 'project'",
+        Backend::Sqlite => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND (name LIKE 'metrics_%' OR name = 'project')",
+    })
+    .await[0]
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(tables, 0, "[{:?}] down leaves no table", app.backend);
+    if app.backend == Backend::Postgres {
+        let types = rows(&app.db, app.db_backend(), "SELECT COUNT(*) AS n FROM pg_type WHERE typname = 'metrics_time_grain'").await[0]
+            .try_get::<i64>("", "n")
+            .unwrap();
+        assert_eq!(types, 0, "down drops the enum type");
+    }
+    Migrator::up(&app.db, None).await.expect("up again");
+    table_has_spec_columns(app).await;
+    every_spec_index_exists_in_order(app).await;
+}
+
+both_backends!(
+    table_has_spec_columns,
+    every_spec_index_exists_in_order,
+    invalid_grain_is_rejected_by_the_database,
+    deleting_a_project_cascades,
+    down_then_up_and_up_twice,
+);
+
+/// The catalog of a PostgreSQL database, as comparable text lines.
+async fn catalog(url: &str) -> Vec<String> {
+    let db = Database::connect(url).await.expect("connect");
+    let queries = [
+        "SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' || udt_name || ' null=' || is_nullable \
+         || ' default=' || coalesce(column_default, '-') AS line FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name <> 'seaql_migrations'",
+        "SELECT 'constraint ' || conrelid::regclass::text || ' ' || contype::text || ' ' || pg_get_constraintdef(oid) AS line \
+         FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text <> 'seaql_migrations'",
+        "SELECT 'index ' || indexdef AS line FROM pg_indexes WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'",
+        "SELECT 'enum ' || t.typname || ' ' || string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) AS line \
+         FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY t.typname",
+    ];
+    let mut lines = Vec::new();
+    for q in queries {
+        for r in rows(&db, DbBackend::Postgres, q).await {
+            lines.push(r.try_get::<String>("", "line").unwrap());
+        }
+    }
+    db.close().await.ok();
+    lines.sort();
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_twin_matches_the_migration_catalog() {
+    let Some(migrated) = TestApp::postgres().await else { return };
+    let Some(by_hand) = TestApp::fresh_postgres_database().await else { return };
+    let by_hand_url = migrated.database_url.rsplit_once('/').unwrap().0.to_owned() + "/" + &by_hand;
+    // Empty the clone, then apply the SQL file to it.
+    let db = Database::connect(&by_hand_url).await.unwrap();
+    Migrator::down(&db, None).await.unwrap();
+    db.execute_unprepared("DROP TABLE seaql_migrations").await.unwrap();
+    let sql = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/db/migrations/0005_metrics_read_model.sql")).unwrap();
+    db.execute_unprepared(&sql).await.expect("apply the SQL file");
+    db.close().await.ok();
+
+    let (a, b) = (catalog(&migrated.database_url).await, catalog(&by_hand_url).await);
+    assert!(a.iter().any(|l| l.contains("USING gin (dimensions)")), "catalog query sees indexes: {a:#?}");
+    assert_eq!(a, b, "docs/db/migrations/0005_metrics_read_model.sql drifted from the migrations");
+
+    let admin = Database::connect(migrated.database_url.rsplit_once('/').unwrap().0.to_owned() + "/postgres").await.unwrap();
+    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {by_hand} WITH (FORCE)")).await.ok();
+    migrated.finish().await;
+}
+
+/// The binary: `migrate`, `migrate status`, `migrate down`, and one-line errors.
+#[test]
+fn migrate_cli_up_status_down_and_errors() {
+    let bin = env!("CARGO_BIN_EXE_metrics-api");
+    let file = std::env::temp_dir().join(format!("metrics-api-cli-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let url = format!("sqlite://{}", file.display());
+    let run = |args: &[&str], url: &str| {
+        let out = std::process::Command::new(bin).args(args).env("DATABASE_URL", url).output().expect("run binary");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, out, err) = run(&["migrate"], &url);
+    assert!(ok, "{err}");
+    assert!(out.contains("applied 2 migration(s)"), "{out}");
+    assert!(file.exists(), "the SQLite file is created");
+    let (_, out, _) = run(&["migrate", "status"], &url);
+    assert!(out.lines().all(|l| l.starts_with("applied")) && out.lines().count() == 2, "{out}");
+    let (ok, out, _) = run(&["migrate", "down"], &url);
+    assert!(ok && out.contains("reverted m20260301_000001_add_drilldown_recent_index"), "{out}");
+    let (_, out, _) = run(&["migrate", "status"], &url);
+    assert!(out.contains("pending  m20260301_000001_add_drilldown_recent_index"), "{out}");
+
+    let (ok, _, err) = run(&["migrate"], "mysql://x/y");
+    assert!(!ok && err.trim().lines().count() == 1 && err.contains("malformed database URL"), "{err}");
+    let (ok, _, err) = run(&["migrate"], "postgres://postgres@127.0.0.1:1/none");
+    assert!(!ok && err.contains("cannot reach the database"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+    let _ = t("2026-01-01T00:00:00Z");
+}
