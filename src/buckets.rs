@@ -15,9 +15,7 @@ pub fn truncate(grain: TimeGrain, t: DateTime<Utc>) -> DateTime<Utc> {
     match grain {
         TimeGrain::Hour => Utc.from_utc_datetime(&day.and_hms_opt(t.hour(), 0, 0).expect("hour")),
         TimeGrain::Day => midnight(day),
-        TimeGrain::Week => {
-            midnight(day - Duration::days(i64::from(day.weekday().num_days_from_monday())))
-        }
+        TimeGrain::Week => midnight(day - Duration::days(i64::from(day.weekday().num_days_from_monday()))),
         TimeGrain::Month => midnight(day.with_day(1).expect("first of month")),
     }
 }

@@ -16,10 +16,7 @@ pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 /// Runs one subcommand.
@@ -93,12 +90,12 @@ async fn serve(url: &str, args: ServeArgs) -> Result<(), CliError> {
     if args.demo {
         match crate::demo::seed(&db, chrono::Utc::now()).await? {
             crate::demo::SeedOutcome::Seeded { rows } => tracing::info!(rows, "demo data loaded"),
-            crate::demo::SeedOutcome::AlreadyHasData => tracing::info!("demo data skipped: the database already holds projects"),
+            crate::demo::SeedOutcome::AlreadyHasData => {
+                tracing::info!("demo data skipped: the database already holds projects")
+            }
         }
     }
-    let listener = TcpListener::bind(args.bind)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    let listener = TcpListener::bind(args.bind).await.map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %db::redact(url), "serving GraphQL on http://{addr}/graphql");
     let router = server::build_router(AppState::new(db, counter));

@@ -40,18 +40,12 @@ impl StatementCounter {
 
 /// Checks the URL's scheme and, for SQLite, makes sure a missing file is created.
 pub fn normalize_url(url: &str) -> Result<String, ConnectError> {
-    let malformed = |reason: &str| ConnectError::Malformed {
-        url: redact(url),
-        reason: reason.to_owned(),
-    };
-    let (scheme, rest) = url
-        .split_once(':')
-        .ok_or_else(|| malformed("expected postgres://... or sqlite://..."))?;
+    let malformed = |reason: &str| ConnectError::Malformed { url: redact(url), reason: reason.to_owned() };
+    let (scheme, rest) = url.split_once(':').ok_or_else(|| malformed("expected postgres://... or sqlite://..."))?;
     match scheme {
         "postgres" | "postgresql" => {
-            let rest = rest
-                .strip_prefix("//")
-                .ok_or_else(|| malformed("expected postgres://user@host:port/database"))?;
+            let rest =
+                rest.strip_prefix("//").ok_or_else(|| malformed("expected postgres://user@host:port/database"))?;
             if rest.is_empty() || rest.starts_with('/') {
                 return Err(malformed("no host given"));
             }
@@ -98,15 +92,15 @@ pub struct PoolSettings {
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        Self {
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(2),
-        }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(2) }
     }
 }
 
 /// Opens a pool and installs the statement counter.
-pub async fn connect(url: &str, settings: &PoolSettings) -> Result<(DatabaseConnection, StatementCounter), ConnectError> {
+pub async fn connect(
+    url: &str,
+    settings: &PoolSettings,
+) -> Result<(DatabaseConnection, StatementCounter), ConnectError> {
     let url = normalize_url(url)?;
     let mut opts = ConnectOptions::new(url.clone());
     opts.max_connections(settings.max_connections)
@@ -116,9 +110,7 @@ pub async fn connect(url: &str, settings: &PoolSettings) -> Result<(DatabaseConn
         .sqlx_logging(false);
     let mut conn = Database::connect(opts).await.map_err(|e| classify(&url, e))?;
     if conn.get_database_backend() == DbBackend::Sqlite {
-        conn.execute_unprepared("PRAGMA journal_mode=WAL")
-            .await
-            .map_err(|e| classify(&url, e))?;
+        conn.execute_unprepared("PRAGMA journal_mode=WAL").await.map_err(|e| classify(&url, e))?;
     }
     let counter = StatementCounter::default();
     let c = counter.clone();
@@ -128,19 +120,12 @@ pub async fn connect(url: &str, settings: &PoolSettings) -> Result<(DatabaseConn
 
 fn classify(url: &str, err: sea_orm::DbErr) -> ConnectError {
     let reason = err.to_string();
-    let malformed = reason.contains("invalid") && reason.contains("URL")
-        || reason.contains("parse")
-        || reason.contains("UrlParse");
+    let malformed =
+        reason.contains("invalid") && reason.contains("URL") || reason.contains("parse") || reason.contains("UrlParse");
     if malformed {
-        ConnectError::Malformed {
-            url: redact(url),
-            reason,
-        }
+        ConnectError::Malformed { url: redact(url), reason }
     } else {
-        ConnectError::Unreachable {
-            url: redact(url),
-            reason,
-        }
+        ConnectError::Unreachable { url: redact(url), reason }
     }
 }
 

@@ -9,7 +9,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use entity::sea_orm_active_enums::TimeGrain;
-use entity::{metrics_breakdown_point as bp, metrics_drilldown as dd, metrics_summary as ms, metrics_trend_point as tp, project};
+use entity::{
+    metrics_breakdown_point as bp, metrics_drilldown as dd, metrics_summary as ms, metrics_trend_point as tp, project,
+};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, TransactionTrait};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -102,7 +104,15 @@ where
     Ok(n)
 }
 
-fn trend_row(pid: Uuid, metric: &str, grain: TimeGrain, bucket: DateTime<Utc>, dims: Value, base: f64, spread: f64) -> tp::ActiveModel {
+fn trend_row(
+    pid: Uuid,
+    metric: &str,
+    grain: TimeGrain,
+    bucket: DateTime<Utc>,
+    dims: Value,
+    base: f64,
+    spread: f64,
+) -> tp::ActiveModel {
     let id = identity::trend_point_id(pid, metric, grain, bucket, &dims);
     let v = value(id, base, spread);
     tp::ActiveModel {
@@ -140,7 +150,15 @@ fn trend_rows(pid: Uuid, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<tp::Ac
     out
 }
 
-fn breakdown_row(pid: Uuid, metric: &str, grain: Option<TimeGrain>, bucket: Option<DateTime<Utc>>, computed: DateTime<Utc>, key: &str, val: &str) -> bp::ActiveModel {
+fn breakdown_row(
+    pid: Uuid,
+    metric: &str,
+    grain: Option<TimeGrain>,
+    bucket: Option<DateTime<Utc>>,
+    computed: DateTime<Utc>,
+    key: &str,
+    val: &str,
+) -> bp::ActiveModel {
     let id = identity::breakdown_point_id(pid, metric, grain, bucket, key, val);
     let v = value(id, 10.0, 8.0).round();
     bp::ActiveModel {

@@ -61,8 +61,7 @@ impl ApiError {
 
 /// Whether a database error means "cannot reach the database" rather than a bad query.
 pub fn is_unavailable(err: &DbErr) -> bool {
-    matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
-        || err.to_string().contains("pool timed out")
+    matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) || err.to_string().contains("pool timed out")
 }
 
 impl From<&DbErr> for ApiError {

@@ -45,12 +45,7 @@ pub fn canonicalize(value: &Value) -> Value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k.clone(), canonicalize(v)))
-                    .collect(),
-            )
+            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), canonicalize(v))).collect())
         }
         Value::Array(items) => Value::Array(items.iter().map(canonicalize).collect()),
         other => other.clone(),
@@ -175,7 +170,8 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         let a = trend_point_id(project(), "tasks_completed", TimeGrain::Hour, utc, &json!({"team": "a", "gate": "b"}));
-        let b = trend_point_id(project(), "tasks_completed", TimeGrain::Hour, plus2, &json!({"gate": "b", "team": "a"}));
+        let b =
+            trend_point_id(project(), "tasks_completed", TimeGrain::Hour, plus2, &json!({"gate": "b", "team": "a"}));
         assert_eq!(a, b);
         assert_eq!(a.get_version_num(), 5);
     }

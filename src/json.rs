@@ -8,16 +8,10 @@ use serde_json::Value;
 /// an inner array is contained in some element of the outer array, scalars are equal.
 pub fn contains(outer: &Value, inner: &Value) -> bool {
     match (outer, inner) {
-        (Value::Object(o), Value::Object(i)) => i
-            .iter()
-            .all(|(k, iv)| o.get(k).is_some_and(|ov| contains(ov, iv))),
-        (Value::Array(o), Value::Array(i)) => {
-            i.iter().all(|iv| o.iter().any(|ov| contains(ov, iv)))
-        }
+        (Value::Object(o), Value::Object(i)) => i.iter().all(|(k, iv)| o.get(k).is_some_and(|ov| contains(ov, iv))),
+        (Value::Array(o), Value::Array(i)) => i.iter().all(|iv| o.iter().any(|ov| contains(ov, iv))),
         // PostgreSQL: a top-level array contains a bare scalar it holds.
-        (Value::Array(o), scalar) if !scalar.is_object() && !scalar.is_array() => {
-            o.iter().any(|ov| ov == scalar)
-        }
+        (Value::Array(o), scalar) if !scalar.is_object() && !scalar.is_array() => o.iter().any(|ov| ov == scalar),
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         (a, b) => a == b,
     }

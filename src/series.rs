@@ -51,10 +51,7 @@ pub fn fill(buckets: &[DateTime<Utc>], stored: &BTreeMap<DateTime<Utc>, StoredPo
         filled: false,
     };
     if mode == Fill::None {
-        return buckets
-            .iter()
-            .filter_map(|b| stored.get(b).map(|p| from_stored(*b, p)))
-            .collect();
+        return buckets.iter().filter_map(|b| stored.get(b).map(|p| from_stored(*b, p))).collect();
     }
     let mut last: Option<f64> = None;
     buckets
@@ -85,10 +82,7 @@ pub fn fill(buckets: &[DateTime<Utc>], stored: &BTreeMap<DateTime<Utc>, StoredPo
 /// value, and for every item when the sum is zero (a share of nothing is undefined).
 pub fn shares(values: &[Option<f64>]) -> Vec<Option<f64>> {
     let total: f64 = values.iter().flatten().sum();
-    values
-        .iter()
-        .map(|v| v.and_then(|v| (total != 0.0).then(|| v / total)))
-        .collect()
+    values.iter().map(|v| v.and_then(|v| (total != 0.0).then(|| v / total))).collect()
 }
 
 #[cfg(test)]
@@ -103,9 +97,7 @@ mod tests {
     fn stored(points: &[(u32, f64)]) -> BTreeMap<DateTime<Utc>, StoredPoint> {
         points
             .iter()
-            .map(|(d, v)| {
-                (day(*d), StoredPoint { value: Some(*v), value_json: None, computed_at: day(28) })
-            })
+            .map(|(d, v)| (day(*d), StoredPoint { value: Some(*v), value_json: None, computed_at: day(28) }))
             .collect()
     }
 

@@ -54,7 +54,11 @@ pub fn build_router(state: AppState) -> Router {
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests
 /// finish.
-pub async fn run(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }
 
@@ -89,17 +93,29 @@ fn accepts(headers: &HeaderMap, mime: &str) -> bool {
         .any(|v| v.split(',').any(|part| part.trim().starts_with(mime)))
 }
 
-async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, method: Method, req: Result<GraphQLBatchRequest, async_graphql_axum::rejection::GraphQLRejection>) -> Response {
+async fn graphql_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+    req: Result<GraphQLBatchRequest, async_graphql_axum::rejection::GraphQLRejection>,
+) -> Response {
     let wants_html = accepts(&headers, "text/html");
     match req {
-        Ok(req) if !wants_html || !req.0.iter().all(|r| r.query.is_empty()) => execute(&state, &headers, method, req.0).await,
+        Ok(req) if !wants_html || !req.0.iter().all(|r| r.query.is_empty()) => {
+            execute(&state, &headers, method, req.0).await
+        }
         _ if wants_html => Html(state.graphiql.clone()).into_response(),
         Ok(_) => (StatusCode::BAD_REQUEST, "missing `query` parameter").into_response(),
         Err(rejection) => rejection.into_response(),
     }
 }
 
-async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, method: Method, req: GraphQLBatchRequest) -> Response {
+async fn graphql_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+    req: GraphQLBatchRequest,
+) -> Response {
     execute(&state, &headers, method, req.0).await
 }
 
@@ -151,7 +167,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
         migration::Migrator::get_pending_migrations(&state.db).await
     };
     match check.await {
-        Ok(pending) if pending.is_empty() => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))).into_response(),
+        Ok(pending) if pending.is_empty() => {
+            (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))).into_response()
+        }
         Ok(pending) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(serde_json::json!({"status": "pending_migrations", "pending": pending.len()})),
@@ -159,17 +177,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
             .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "database_unavailable"}))).into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "database_unavailable"})))
+                .into_response()
         }
     }
 }
 
 /// GraphiQL, opened on a ready example dashboard query.
 fn graphiql_page(example: &str) -> String {
-    let page = async_graphql::http::GraphiQLSource::build()
-        .endpoint("/graphql")
-        .title("metrics-api GraphiQL")
-        .finish();
+    let page = async_graphql::http::GraphiQLSource::build().endpoint("/graphql").title("metrics-api GraphiQL").finish();
     let default_query = serde_json::to_string(example).unwrap_or_else(|_| "\"\"".into());
     page.replacen(
         "defaultEditorToolsVisibility: true,",

@@ -178,14 +178,21 @@ async fn indexes(app: &TestApp) -> BTreeMap<String, (String, Vec<(String, bool)>
             }
         }
         Backend::Sqlite => {
-            for r in rows(&app.db, b, "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND name LIKE 'idx_%'").await {
+            for r in
+                rows(&app.db, b, "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND name LIKE 'idx_%'")
+                    .await
+            {
                 let name: String = r.try_get("", "name").unwrap();
                 let table: String = r.try_get("", "tbl_name").unwrap();
-                let cols = rows(&app.db, b, &format!("SELECT name, \"desc\" FROM pragma_index_xinfo('{name}') WHERE key = 1 ORDER BY seqno"))
-                    .await
-                    .iter()
-                    .map(|c| (c.try_get::<String>("", "name").unwrap(), c.try_get::<i32>("", "desc").unwrap() == 1))
-                    .collect();
+                let cols = rows(
+                    &app.db,
+                    b,
+                    &format!("SELECT name, \"desc\" FROM pragma_index_xinfo('{name}') WHERE key = 1 ORDER BY seqno"),
+                )
+                .await
+                .iter()
+                .map(|c| (c.try_get::<String>("", "name").unwrap(), c.try_get::<i32>("", "desc").unwrap() == 1))
+                .collect();
                 out.insert(name, (table, cols, "btree".to_owned()));
             }
         }
@@ -199,12 +206,42 @@ async fn every_spec_index_exists_in_order(app: &TestApp) {
     let d = |s: &str| (s.to_owned(), true);
     let mut want = vec![
         ("idx_metrics_summary_project_captured", "metrics_summary", vec![c("project_id"), d("captured_at")], "btree"),
-        ("idx_metrics_trend_point_series", "metrics_trend_point", vec![c("project_id"), c("metric_key"), c("time_grain"), d("time_bucket")], "btree"),
-        ("idx_metrics_breakdown_point_series", "metrics_breakdown_point", vec![c("project_id"), c("metric_key"), c("time_grain"), d("time_bucket")], "btree"),
-        ("idx_metrics_breakdown_point_dimension", "metrics_breakdown_point", vec![c("project_id"), c("dimension_key"), c("dimension_value")], "btree"),
-        ("idx_metrics_drilldown_entity", "metrics_drilldown", vec![c("project_id"), c("metric_key"), c("entity_type"), c("entity_id")], "btree"),
-        ("idx_metrics_drilldown_reference", "metrics_drilldown", vec![c("project_id"), c("metric_key"), c("reference_id")], "btree"),
-        ("idx_metrics_drilldown_recent", "metrics_drilldown", vec![c("project_id"), c("metric_key"), c("entity_type"), d("time_bucket"), c("id")], "btree"),
+        (
+            "idx_metrics_trend_point_series",
+            "metrics_trend_point",
+            vec![c("project_id"), c("metric_key"), c("time_grain"), d("time_bucket")],
+            "btree",
+        ),
+        (
+            "idx_metrics_breakdown_point_series",
+            "metrics_breakdown_point",
+            vec![c("project_id"), c("metric_key"), c("time_grain"), d("time_bucket")],
+            "btree",
+        ),
+        (
+            "idx_metrics_breakdown_point_dimension",
+            "metrics_breakdown_point",
+            vec![c("project_id"), c("dimension_key"), c("dimension_value")],
+            "btree",
+        ),
+        (
+            "idx_metrics_drilldown_entity",
+            "metrics_drilldown",
+            vec![c("project_id"), c("metric_key"), c("entity_type"), c("entity_id")],
+            "btree",
+        ),
+        (
+            "idx_metrics_drilldown_reference",
+            "metrics_drilldown",
+            vec![c("project_id"), c("metric_key"), c("reference_id")],
+            "btree",
+        ),
+        (
+            "idx_metrics_drilldown_recent",
+            "metrics_drilldown",
+            vec![c("project_id"), c("metric_key"), c("entity_type"), d("time_bucket"), c("id")],
+            "btree",
+        ),
     ];
     if app.backend == Backend::Postgres {
         want.push(("idx_metrics_trend_point_dimensions", "metrics_trend_point", vec![c("dimensions")], "gin"));
@@ -240,7 +277,17 @@ async fn deleting_a_project_cascades(app: &TestApp) {
     for p in [a, b] {
         fixtures::trend(&app.db, p, "m", TimeGrain::Day, "2026-01-01T00:00:00Z", json!({}), 1.0).await;
         fixtures::breakdown(&app.db, p, "m", None, None, "state", "open", 1.0).await;
-        fixtures::drilldowns(&app.db, vec![fixtures::drilldown_row(p, "m", "task", metrics_api::identity::EntityRef::Reference("r".into()), None)]).await;
+        fixtures::drilldowns(
+            &app.db,
+            vec![fixtures::drilldown_row(
+                p,
+                "m",
+                "task",
+                metrics_api::identity::EntityRef::Reference("r".into()),
+                None,
+            )],
+        )
+        .await;
         fixtures::summary(&app.db, p, "2026-01-01T00:00:00Z", None, json!({})).await;
     }
     app.db.execute_unprepared(&format!("DELETE FROM project WHERE id = {}", uuid_literal(app, a))).await.unwrap();
@@ -265,7 +312,8 @@ async fn down_then_up_and_up_twice(app: &TestApp) {
     // `up` on an up-to-date database changes nothing and keeps the data.
     Migrator::up(&app.db, None).await.expect("second up");
     assert!(Migrator::get_pending_migrations(&app.db).await.unwrap().is_empty());
-    let n = rows(&app.db, app.db_backend(), "SELECT COUNT(*) AS n FROM project").await[0].try_get::<i64>("", "n").unwrap();
+    let n =
+        rows(&app.db, app.db_backend(), "SELECT COUNT(*) AS n FROM project").await[0].try_get::<i64>("", "n").unwrap();
     assert_eq!(n, 1);
 
     Migrator::down(&app.db, None).await.expect("down");
@@ -278,9 +326,11 @@ async fn down_then_up_and_up_twice(app: &TestApp) {
         .unwrap();
     assert_eq!(tables, 0, "[{:?}] down leaves no table", app.backend);
     if app.backend == Backend::Postgres {
-        let types = rows(&app.db, app.db_backend(), "SELECT COUNT(*) AS n FROM pg_type WHERE typname = 'metrics_time_grain'").await[0]
-            .try_get::<i64>("", "n")
-            .unwrap();
+        let types =
+            rows(&app.db, app.db_backend(), "SELECT COUNT(*) AS n FROM pg_type WHERE typname = 'metrics_time_grain'")
+                .await[0]
+                .try_get::<i64>("", "n")
+                .unwrap();
         assert_eq!(types, 0, "down drops the enum type");
     }
     Migrator::up(&app.db, None).await.expect("up again");
@@ -329,7 +379,9 @@ async fn sql_twin_matches_the_migration_catalog() {
     let db = Database::connect(&by_hand_url).await.unwrap();
     Migrator::down(&db, None).await.unwrap();
     db.execute_unprepared("DROP TABLE seaql_migrations").await.unwrap();
-    let sql = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/db/migrations/0005_metrics_read_model.sql")).unwrap();
+    let sql =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/db/migrations/0005_metrics_read_model.sql"))
+            .unwrap();
     db.execute_unprepared(&sql).await.expect("apply the SQL file");
     db.close().await.ok();
 
@@ -337,7 +389,8 @@ async fn sql_twin_matches_the_migration_catalog() {
     assert!(a.iter().any(|l| l.contains("USING gin (dimensions)")), "catalog query sees indexes: {a:#?}");
     assert_eq!(a, b, "docs/db/migrations/0005_metrics_read_model.sql drifted from the migrations");
 
-    let admin = Database::connect(migrated.database_url.rsplit_once('/').unwrap().0.to_owned() + "/postgres").await.unwrap();
+    let admin =
+        Database::connect(migrated.database_url.rsplit_once('/').unwrap().0.to_owned() + "/postgres").await.unwrap();
     admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {by_hand} WITH (FORCE)")).await.ok();
     migrated.finish().await;
 }
@@ -351,7 +404,11 @@ fn migrate_cli_up_status_down_and_errors() {
     let url = format!("sqlite://{}", file.display());
     let run = |args: &[&str], url: &str| {
         let out = std::process::Command::new(bin).args(args).env("DATABASE_URL", url).output().expect("run binary");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (ok, out, err) = run(&["migrate"], &url);
     assert!(ok, "{err}");

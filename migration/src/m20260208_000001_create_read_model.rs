@@ -105,17 +105,12 @@ impl Cols {
     }
 
     fn timestamptz<T: IntoIden>(&self, name: T) -> ColumnDef {
-        ColumnDef::new(name)
-            .timestamp_with_time_zone()
-            .not_null()
-            .to_owned()
+        ColumnDef::new(name).timestamp_with_time_zone().not_null().to_owned()
     }
 
     /// `TIMESTAMPTZ NOT NULL DEFAULT now()` (CURRENT_TIMESTAMP on both backends).
     fn timestamptz_now<T: IntoIden>(&self, name: T) -> ColumnDef {
-        self.timestamptz(name)
-            .default(Expr::current_timestamp())
-            .to_owned()
+        self.timestamptz(name).default(Expr::current_timestamp()).to_owned()
     }
 
     fn jsonb<T: IntoIden>(&self, name: T) -> ColumnDef {
@@ -157,12 +152,7 @@ impl MigrationTrait for Migration {
 
         if backend == DbBackend::Postgres {
             manager
-                .create_type(
-                    Type::create()
-                        .as_enum(MetricsTimeGrain::Type)
-                        .values(GRAINS.map(Alias::new))
-                        .to_owned(),
-                )
+                .create_type(Type::create().as_enum(MetricsTimeGrain::Type).values(GRAINS.map(Alias::new)).to_owned())
                 .await?;
         }
 
@@ -219,11 +209,7 @@ impl MigrationTrait for Migration {
                     .col(c.uuid(MetricsBreakdownPoint::ProjectId))
                     .col(c.text(MetricsBreakdownPoint::MetricKey))
                     .col(c.grain(MetricsBreakdownPoint::TimeGrain).null())
-                    .col(
-                        ColumnDef::new(MetricsBreakdownPoint::TimeBucket)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
+                    .col(ColumnDef::new(MetricsBreakdownPoint::TimeBucket).timestamp_with_time_zone().null())
                     .col(c.text(MetricsBreakdownPoint::DimensionKey))
                     .col(c.text(MetricsBreakdownPoint::DimensionValue))
                     .col(c.double(MetricsBreakdownPoint::ValueNumeric))
@@ -244,11 +230,7 @@ impl MigrationTrait for Migration {
                     .col(c.text(MetricsDrilldown::EntityType))
                     .col(ColumnDef::new(MetricsDrilldown::EntityId).uuid().null())
                     .col(ColumnDef::new(MetricsDrilldown::ReferenceId).text().null())
-                    .col(
-                        ColumnDef::new(MetricsDrilldown::TimeBucket)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
+                    .col(ColumnDef::new(MetricsDrilldown::TimeBucket).timestamp_with_time_zone().null())
                     .col(c.jsonb(MetricsDrilldown::Payload))
                     .col(c.timestamptz_now(MetricsDrilldown::ComputedAt))
                     .foreign_key(&mut fk_project(MetricsDrilldown::Table))
@@ -331,14 +313,10 @@ impl MigrationTrait for Migration {
             MetricsSummary::Table.into_iden(),
             Project::Table.into_iden(),
         ] {
-            manager
-                .drop_table(Table::drop().table(table).to_owned())
-                .await?;
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         if manager.get_database_backend() == DbBackend::Postgres {
-            manager
-                .drop_type(Type::drop().name(MetricsTimeGrain::Type).to_owned())
-                .await?;
+            manager.drop_type(Type::drop().name(MetricsTimeGrain::Type).to_owned()).await?;
         }
         Ok(())
     }

@@ -46,13 +46,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_index(
-                Index::drop()
-                    .name(DRILLDOWN_RECENT)
-                    .table(Alias::new("metrics_drilldown"))
-                    .to_owned(),
-            )
-            .await
+        manager.drop_index(Index::drop().name(DRILLDOWN_RECENT).table(Alias::new("metrics_drilldown")).to_owned()).await
     }
 }

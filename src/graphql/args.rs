@@ -37,10 +37,9 @@ pub fn json_object(arg: &str, value: Option<Json<Value>>) -> Result<Option<Value
     match value {
         None => Ok(None),
         Some(Json(v @ Value::Object(_))) => Ok(Some(canonicalize(&v))),
-        Some(Json(other)) => Err(ApiError::bad_input(format!(
-            "argument `{arg}` must be a JSON object, got {}",
-            json_kind(&other)
-        ))),
+        Some(Json(other)) => {
+            Err(ApiError::bad_input(format!("argument `{arg}` must be a JSON object, got {}", json_kind(&other))))
+        }
     }
 }
 
@@ -61,16 +60,18 @@ pub fn key<'a>(arg: &str, value: &'a str) -> Result<&'a str, ApiError> {
         return Err(ApiError::bad_input(format!("argument `{arg}` must not be empty")));
     }
     if value.len() > MAX_KEY_LEN {
-        return Err(ApiError::bad_input(format!(
-            "argument `{arg}` is longer than {MAX_KEY_LEN} bytes"
-        )));
+        return Err(ApiError::bad_input(format!("argument `{arg}` is longer than {MAX_KEY_LEN} bytes")));
     }
     Ok(value)
 }
 
 /// A half-open range `[from, to)` at `grain`, with `from <= to` and at most
 /// [`MAX_BUCKETS`] buckets.
-pub fn bucket_range(grain: TimeGrain, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+pub fn bucket_range(
+    grain: TimeGrain,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
     let (from, to) = (normalize_time(from), normalize_time(to));
     ordered(from, to)?;
     match buckets::count(grain, from, to) {

@@ -54,7 +54,13 @@ pub struct Breakdown {
     pub last_computed_at: Option<DateTime<Utc>>,
 }
 
-fn build(metric_key: &str, dimension_key: &str, grain: Option<TimeGrain>, bucket: Option<DateTime<Utc>>, rows: &[BreakdownPoint]) -> Breakdown {
+fn build(
+    metric_key: &str,
+    dimension_key: &str,
+    grain: Option<TimeGrain>,
+    bucket: Option<DateTime<Utc>>,
+    rows: &[BreakdownPoint],
+) -> Breakdown {
     let values: Vec<Option<f64>> = rows.iter().map(|r| r.value_numeric.filter(|v| v.is_finite())).collect();
     let items = rows
         .iter()
@@ -93,7 +99,9 @@ impl ProjectBreakdowns {
         #[graphql(desc = "The metric, e.g. `wip`.")] metric_key: String,
         #[graphql(desc = "The dimension to split by, e.g. `state`.")] dimension_key: String,
         #[graphql(desc = "The grain of the bucket; absent for snapshot-only rows.")] grain: Option<GrainArg>,
-        #[graphql(desc = "Start of the bucket (needs `grain`); absent for the latest bucket.")] bucket: Option<DateTime<Utc>>,
+        #[graphql(desc = "Start of the bucket (needs `grain`); absent for the latest bucket.")] bucket: Option<
+            DateTime<Utc>,
+        >,
     ) -> Result<Breakdown> {
         args::key("metricKey", &metric_key)?;
         args::key("dimensionKey", &dimension_key)?;

@@ -24,7 +24,12 @@ pub struct PageInfo {
 
 /// Splits `limit + 1` fetched rows into a page: the extra row only says that another
 /// page follows. Returns the rows of the page, their cursors and the page info.
-fn page<R>(mut rows: Vec<R>, limit: usize, had_cursor: bool, cursor: impl Fn(&R) -> String) -> (Vec<(String, R)>, PageInfo) {
+fn page<R>(
+    mut rows: Vec<R>,
+    limit: usize,
+    had_cursor: bool,
+    cursor: impl Fn(&R) -> String,
+) -> (Vec<(String, R)>, PageInfo) {
     let has_next_page = rows.len() > limit;
     rows.truncate(limit);
     let items: Vec<(String, R)> = rows.into_iter().map(|r| (cursor(&r), r)).collect();
@@ -59,7 +64,13 @@ macro_rules! connection_type {
 
         impl $conn {
             /// Builds a page from `limit + 1` fetched rows.
-            pub fn from_rows<R>(rows: Vec<R>, limit: usize, had_cursor: bool, cursor: impl Fn(&R) -> String, node: impl Fn(R) -> $node) -> Self {
+            pub fn from_rows<R>(
+                rows: Vec<R>,
+                limit: usize,
+                had_cursor: bool,
+                cursor: impl Fn(&R) -> String,
+                node: impl Fn(R) -> $node,
+            ) -> Self {
                 let (items, page_info) = page(rows, limit, had_cursor, cursor);
                 let edges = items.into_iter().map(|(cursor, r)| $edge { cursor, node: node(r) }).collect();
                 $conn { edges, page_info }

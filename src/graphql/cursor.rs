@@ -19,7 +19,11 @@ fn encode(v: Value) -> String {
 }
 
 fn decode(arg: &str, cursor: &str, kind: &str) -> Result<Vec<Value>, ApiError> {
-    let bad = || ApiError::bad_input(format!("argument `{arg}`: malformed cursor; pass an `endCursor` or `cursor` returned by this same field"));
+    let bad = || {
+        ApiError::bad_input(format!(
+            "argument `{arg}`: malformed cursor; pass an `endCursor` or `cursor` returned by this same field"
+        ))
+    };
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     match v {
@@ -67,11 +71,7 @@ pub fn encode_summary(c: SummaryCursor) -> String {
 
 pub fn decode_summary(arg: &str, cursor: &str) -> Result<SummaryCursor, ApiError> {
     let items = decode(arg, cursor, "s")?;
-    let parsed = items
-        .first()
-        .and_then(Value::as_str)
-        .and_then(time)
-        .zip(uuid_at(&items, 1));
+    let parsed = items.first().and_then(Value::as_str).and_then(time).zip(uuid_at(&items, 1));
     parsed
         .map(|(captured_at, id)| SummaryCursor { captured_at, id })
         .ok_or_else(|| ApiError::bad_input(format!("argument `{arg}`: malformed cursor")))

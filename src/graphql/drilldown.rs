@@ -92,7 +92,9 @@ impl ProjectDrilldowns {
         #[graphql(desc = "Only rows whose time bucket is before this instant.")] to: Option<DateTime<Utc>>,
         #[graphql(desc = "The order of the rows.", default_with = "DrilldownOrder::Entity")] order_by: DrilldownOrder,
         #[graphql(desc = "Page size, 0 to 500.", default = 50)] first: i32,
-        #[graphql(desc = "Cursor of the last edge of the previous page (`pageInfo.endCursor`), from the same `orderBy`.")]
+        #[graphql(
+            desc = "Cursor of the last edge of the previous page (`pageInfo.endCursor`), from the same `orderBy`."
+        )]
         after: Option<String>,
     ) -> Result<DrilldownConnection> {
         args::key("metricKey", &metric_key)?;
@@ -117,10 +119,7 @@ impl ProjectDrilldowns {
                 entity_type,
                 entity_id,
                 reference_id,
-                range: TimeRange {
-                    from: from.map(normalize_time),
-                    to: to.map(normalize_time),
-                },
+                range: TimeRange { from: from.map(normalize_time), to: to.map(normalize_time) },
                 order,
             },
             limit: limit as u64 + 1,

@@ -134,13 +134,8 @@ impl Loader<SummaryPageKey> for StoreLoader {
     async fn load(&self, keys: &[SummaryPageKey]) -> LoadResult<SummaryPageKey, Vec<Summary>> {
         let mut out = HashMap::new();
         for ((range, scope, limit), keys) in group(keys, |k| (k.range, k.scope.clone(), k.limit)) {
-            let requests: Vec<_> = keys
-                .iter()
-                .map(|k| store::summary::PageRequest {
-                    project_id: k.project_id,
-                    after: k.after,
-                })
-                .collect();
+            let requests: Vec<_> =
+                keys.iter().map(|k| store::summary::PageRequest { project_id: k.project_id, after: k.after }).collect();
             let scope = scope.map(|s| s.value());
             let pages = store::summary::history(&self.db, &requests, range, scope.as_ref(), limit).await?;
             out.extend(keys.into_iter().cloned().zip(pages));
@@ -190,16 +185,10 @@ impl Loader<TrendKey> for StoreLoader {
             let rows = store::trend::points(&self.db, &projects, &metrics, grain, from, to, &dims.filter()).await?;
             let mut by_series: HashMap<(Uuid, String), Vec<TrendPoint>> = HashMap::new();
             for row in rows {
-                by_series
-                    .entry((row.project_id, row.metric_key.clone()))
-                    .or_default()
-                    .push(row);
+                by_series.entry((row.project_id, row.metric_key.clone())).or_default().push(row);
             }
             for k in keys {
-                let rows = by_series
-                    .get(&(k.project_id, k.metric_key.clone()))
-                    .cloned()
-                    .unwrap_or_default();
+                let rows = by_series.get(&(k.project_id, k.metric_key.clone())).cloned().unwrap_or_default();
                 out.insert(k.clone(), rows);
             }
         }
@@ -282,10 +271,7 @@ impl Loader<DrilldownKey> for StoreLoader {
         for ((filter, limit), keys) in group(keys, |k| (k.filter.clone(), k.limit)) {
             let requests: Vec<_> = keys
                 .iter()
-                .map(|k| store::drilldown::PageRequest {
-                    project_id: k.project_id,
-                    after: k.after,
-                })
+                .map(|k| store::drilldown::PageRequest { project_id: k.project_id, after: k.after })
                 .collect();
             let pages = store::drilldown::pages(&self.db, &requests, &filter, limit).await?;
             out.extend(keys.into_iter().cloned().zip(pages));

@@ -19,7 +19,7 @@ pub mod summary;
 pub mod trend;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, EmptyMutation, EmptySubscription, Request, Schema, SDLExportOptions};
+use async_graphql::{Context, EmptyMutation, EmptySubscription, Request, SDLExportOptions, Schema};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
@@ -32,9 +32,7 @@ pub type AppSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
 /// Builds the schema. The connection is schema data (shared); loaders are per request
 /// (see [`prepare_request`]).
 pub fn build_schema(db: DatabaseConnection) -> AppSchema {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
-        .data(db)
-        .finish()
+    Schema::build(QueryRoot, EmptyMutation, EmptySubscription).data(db).finish()
 }
 
 /// The SDL as committed in `schema.graphql`: fields, arguments and enum values sorted, so
@@ -42,12 +40,7 @@ pub fn build_schema(db: DatabaseConnection) -> AppSchema {
 pub fn sdl() -> String {
     Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
         .finish()
-        .sdl_with_options(
-            SDLExportOptions::new()
-                .sorted_fields()
-                .sorted_arguments()
-                .sorted_enum_items(),
-        )
+        .sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items())
 }
 
 /// The instant a request is served at: "now" for every default in the request, so that
@@ -57,9 +50,7 @@ pub struct RequestTime(pub DateTime<Utc>);
 
 /// Attaches the per-request data: a fresh dataloader and the request time.
 pub fn prepare_request(request: Request, db: &DatabaseConnection) -> Request {
-    request
-        .data(DataLoader::new(StoreLoader::new(db.clone()), tokio::spawn))
-        .data(RequestTime(Utc::now()))
+    request.data(DataLoader::new(StoreLoader::new(db.clone()), tokio::spawn)).data(RequestTime(Utc::now()))
 }
 
 pub(crate) fn loader<'a>(ctx: &'a Context<'_>) -> &'a DataLoader<StoreLoader> {

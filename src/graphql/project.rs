@@ -24,13 +24,7 @@ use crate::error::{ApiError, Result};
 /// for one.
 #[derive(MergedObject)]
 #[graphql(name = "Project")]
-pub struct ProjectNode(
-    ProjectCore,
-    ProjectSummaries,
-    ProjectTrends,
-    ProjectBreakdowns,
-    ProjectDrilldowns,
-);
+pub struct ProjectNode(ProjectCore, ProjectSummaries, ProjectTrends, ProjectBreakdowns, ProjectDrilldowns);
 
 impl ProjectNode {
     pub fn new(model: Project) -> Self {
@@ -72,7 +66,11 @@ pub struct QueryRoot;
 #[Object]
 impl QueryRoot {
     /// One project by id; null when no such project exists.
-    async fn project(&self, ctx: &Context<'_>, #[graphql(desc = "The project's id.")] id: Uuid) -> Result<Option<ProjectNode>> {
+    async fn project(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The project's id.")] id: Uuid,
+    ) -> Result<Option<ProjectNode>> {
         let p = loader(ctx).load_one(ProjectKey(id)).await.map_err(ApiError::from)?;
         Ok(p.map(ProjectNode::new))
     }
@@ -92,14 +90,8 @@ impl QueryRoot {
             )));
         }
         let loader: &DataLoader<StoreLoader> = loader(ctx);
-        let found = loader
-            .load_many(ids.iter().map(|id| ProjectKey(*id)))
-            .await
-            .map_err(ApiError::from)?;
-        Ok(ids
-            .iter()
-            .map(|id| found.get(&ProjectKey(*id)).cloned().map(ProjectNode::new))
-            .collect())
+        let found = loader.load_many(ids.iter().map(|id| ProjectKey(*id))).await.map_err(ApiError::from)?;
+        Ok(ids.iter().map(|id| found.get(&ProjectKey(*id)).cloned().map(ProjectNode::new)).collect())
     }
 
     /// Every known project, ordered by id, a page at a time: for discovery in a GraphQL
@@ -108,13 +100,19 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 0 to 500.", default = 50)] first: i32,
-        #[graphql(desc = "Cursor of the last project of the previous page (`pageInfo.endCursor`).")] after: Option<String>,
+        #[graphql(desc = "Cursor of the last project of the previous page (`pageInfo.endCursor`).")] after: Option<
+            String,
+        >,
     ) -> Result<ProjectConnection> {
         let limit = args::page_size("first", first)?;
         let after_id = after.as_deref().map(|c| cursor::decode_project("after", c)).transpose()?;
-        let rows = crate::store::project::list(db(ctx), after_id, limit as u64 + 1)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(ProjectConnection::from_rows(rows, limit, after_id.is_some(), |p| cursor::encode_project(p.id), ProjectNode::new))
+        let rows = crate::store::project::list(db(ctx), after_id, limit as u64 + 1).await.map_err(ApiError::from)?;
+        Ok(ProjectConnection::from_rows(
+            rows,
+            limit,
+            after_id.is_some(),
+            |p| cursor::encode_project(p.id),
+            ProjectNode::new,
+        ))
     }
 }

@@ -63,7 +63,9 @@ impl ProjectSummaries {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Read the snapshot as of this instant (default: now).")] at: Option<DateTime<Utc>>,
-        #[graphql(desc = "A JSON object of phase/milestone filters; absent or null: the project-wide snapshot (no scope).")]
+        #[graphql(
+            desc = "A JSON object of phase/milestone filters; absent or null: the project-wide snapshot (no scope)."
+        )]
         scope: Option<Json<Value>>,
     ) -> Result<Option<SummaryNode>> {
         let scope = args::json_object("scope", scope)?;
@@ -96,10 +98,7 @@ impl ProjectSummaries {
         let key = SummaryPageKey {
             project_id: self.0,
             after,
-            range: TimeRange {
-                from: from.map(normalize_time),
-                to: to.map(normalize_time),
-            },
+            range: TimeRange { from: from.map(normalize_time), to: to.map(normalize_time) },
             scope: scope.as_ref().map(CanonicalJson::new),
             limit: limit as u64 + 1,
         };
@@ -108,12 +107,7 @@ impl ProjectSummaries {
             rows,
             limit,
             after.is_some(),
-            |r| {
-                cursor::encode_summary(SummaryCursor {
-                    captured_at: r.captured_at,
-                    id: r.id,
-                })
-            },
+            |r| cursor::encode_summary(SummaryCursor { captured_at: r.captured_at, id: r.id }),
             SummaryNode::from,
         ))
     }

@@ -142,6 +142,14 @@ pub struct TrendSeries {
     pub comparison: Option<TrendComparison>,
 }
 
+/// The earlier window of a comparison: `buckets[i]` lines up with the main window's
+/// bucket `i`; `[from, to)` holds them all.
+struct EarlierWindow {
+    buckets: Vec<DateTime<Utc>>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
 /// The validated arguments every trend field shares.
 struct Window {
     grain: TimeGrain,
@@ -149,29 +157,43 @@ struct Window {
     to: DateTime<Utc>,
     fill: Fill,
     gap_fill: GapFill,
-    compare: Option<ComparePeriod>,
     /// Every bucket start of `[from, to)`.
     buckets: Vec<DateTime<Utc>>,
+    /// The comparison window asked for with `compareTo`.
+    earlier: Option<(ComparePeriod, EarlierWindow)>,
 }
 
 impl Window {
-    fn new(grain: GrainArg, from: DateTime<Utc>, to: DateTime<Utc>, fill: GapFill, compare: Option<ComparePeriod>) -> Result<Self> {
+    fn new(
+        grain: GrainArg,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        fill: GapFill,
+        compare: Option<ComparePeriod>,
+    ) -> Result<Self> {
         let grain: TimeGrain = grain.into();
         let (from, to) = args::bucket_range(grain, from, to)?;
-        Ok(Window {
+        let mut w = Window {
             grain,
             from,
             to,
             fill: fill.into(),
             gap_fill: fill,
-            compare,
             buckets: buckets::walk(grain, from, to),
-        })
+            earlier: None,
+        };
+        if let Some(period) = compare {
+            let earlier = w
+                .earlier(period)
+                .ok_or_else(|| ApiError::bad_input("argument `compareTo`: the earlier window is out of range"))?;
+            w.earlier = Some((period, earlier));
+        }
+        Ok(w)
     }
 
     /// The earlier bucket each bucket of the window lines up with, and the earlier
     /// window `[from, to)` that holds them.
-    fn earlier(&self, period: ComparePeriod) -> Option<(Vec<DateTime<Utc>>, DateTime<Utc>, DateTime<Utc>)> {
+    fn earlier(&self, period: ComparePeriod) -> Option<EarlierWindow> {
         let n = self.buckets.len() as i64;
         let earlier: Option<Vec<_>> = self
             .buckets
@@ -187,10 +209,17 @@ impl Window {
             // An empty window compares with an empty window just before it.
             _ => (self.from, self.from),
         };
-        Some((earlier, from, to))
+        Some(EarlierWindow { buckets: earlier, from, to })
     }
 
-    fn key(&self, project_id: Uuid, metric_key: &str, dims: &DimensionKey, from: DateTime<Utc>, to: DateTime<Utc>) -> TrendKey {
+    fn key(
+        &self,
+        project_id: Uuid,
+        metric_key: &str,
+        dims: &DimensionKey,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> TrendKey {
         TrendKey {
             project_id,
             metric_key: metric_key.to_owned(),
@@ -227,7 +256,13 @@ fn by_dimensions(rows: &[TrendPointRow]) -> BTreeMap<String, Vec<&TrendPointRow>
     out
 }
 
-fn build_series(metric_key: &str, dims: &Value, w: &Window, rows: &[&TrendPointRow], comparison: Option<TrendComparison>) -> TrendSeries {
+fn build_series(
+    metric_key: &str,
+    dims: &Value,
+    w: &Window,
+    rows: &[&TrendPointRow],
+    comparison: Option<TrendComparison>,
+) -> TrendSeries {
     let points = series::fill(&w.buckets, &stored_map(rows), w.fill)
         .into_iter()
         .map(|p: SeriesPoint| TrendPoint {
@@ -252,11 +287,16 @@ fn build_series(metric_key: &str, dims: &Value, w: &Window, rows: &[&TrendPointR
     }
 }
 
-fn build_comparison(period: ComparePeriod, w: &Window, earlier: &[DateTime<Utc>], from: DateTime<Utc>, to: DateTime<Utc>, rows: &[&TrendPointRow]) -> TrendComparison {
+fn build_comparison(
+    period: ComparePeriod,
+    w: &Window,
+    earlier: &EarlierWindow,
+    rows: &[&TrendPointRow],
+) -> TrendComparison {
     // Fill every earlier bucket, then keep only stored ones when the mode is NONE, so
     // each point keeps its pairing with the main window's bucket.
     let mode = if w.fill == Fill::None { Fill::Null } else { w.fill };
-    let filled = series::fill(earlier, &stored_map(rows), mode);
+    let filled = series::fill(&earlier.buckets, &stored_map(rows), mode);
     let points = w
         .buckets
         .iter()
@@ -271,7 +311,7 @@ fn build_comparison(period: ComparePeriod, w: &Window, earlier: &[DateTime<Utc>]
             filled: p.filled,
         })
         .collect();
-    TrendComparison { period, from, to, points }
+    TrendComparison { period, from: earlier.from, to: earlier.to, points }
 }
 
 /// Loads the series of `metric_keys` for one project through the loader: one key per
@@ -285,13 +325,10 @@ async fn load(
     dims: &DimensionKey,
 ) -> Result<Vec<(Vec<TrendPointRow>, Option<Vec<TrendPointRow>>)>> {
     let loader = loader(ctx);
-    let earlier = match w.compare {
-        Some(p) => Some(w.earlier(p).ok_or_else(|| ApiError::bad_input("argument `compareTo`: the earlier window is out of range"))?),
-        None => None,
-    };
+    let earlier = w.earlier.as_ref().map(|(_, e)| e);
     let keys: Vec<TrendKey> = metric_keys.iter().map(|m| w.key(project_id, m, dims, w.from, w.to)).collect();
-    let cmp_keys: Vec<TrendKey> = match &earlier {
-        Some((_, f, t)) => metric_keys.iter().map(|m| w.key(project_id, m, dims, *f, *t)).collect(),
+    let cmp_keys: Vec<TrendKey> = match earlier {
+        Some(e) => metric_keys.iter().map(|m| w.key(project_id, m, dims, e.from, e.to)).collect(),
         None => Vec::new(),
     };
     let (main, cmp) = tokio::join!(loader.load_many(keys.clone()), loader.load_many(cmp_keys.clone()));
@@ -308,7 +345,13 @@ async fn load(
 }
 
 /// Builds one series per distinct dimensions found (or exactly one, for `exact`).
-fn assemble(metric_key: &str, w: &Window, rows: &[TrendPointRow], cmp_rows: Option<&[TrendPointRow]>, exact: Option<&Value>) -> Vec<TrendSeries> {
+fn assemble(
+    metric_key: &str,
+    w: &Window,
+    rows: &[TrendPointRow],
+    cmp_rows: Option<&[TrendPointRow]>,
+    exact: Option<&Value>,
+) -> Vec<TrendSeries> {
     let main = by_dimensions(rows);
     let cmp = cmp_rows.map(by_dimensions);
     let mut dims: Vec<String> = main.keys().cloned().collect();
@@ -323,10 +366,10 @@ fn assemble(metric_key: &str, w: &Window, rows: &[TrendPointRow], cmp_rows: Opti
     dims.iter()
         .map(|d| {
             let dims_value: Value = serde_json::from_str(d).unwrap_or(Value::Null);
-            let comparison = match (w.compare, &cmp) {
-                (Some(period), Some(c)) => w.earlier(period).map(|(earlier, from, to)| {
-                    build_comparison(period, w, &earlier, from, to, c.get(d).unwrap_or(&empty))
-                }),
+            let comparison = match (&w.earlier, &cmp) {
+                (Some((period, earlier)), Some(c)) => {
+                    Some(build_comparison(*period, w, earlier, c.get(d).unwrap_or(&empty)))
+                }
                 _ => None,
             };
             build_series(metric_key, &dims_value, w, main.get(d).unwrap_or(&empty), comparison)
@@ -349,7 +392,9 @@ impl ProjectTrends {
         #[graphql(desc = "The width of each bucket.")] grain: GrainArg,
         #[graphql(desc = "Start of the range (inclusive).")] from: DateTime<Utc>,
         #[graphql(desc = "End of the range (exclusive). At most 10000 buckets from `from`.")] to: DateTime<Utc>,
-        #[graphql(desc = "The exact dimensions of the series, a JSON object (default `{}`).")] dimensions: Option<Json<Value>>,
+        #[graphql(desc = "The exact dimensions of the series, a JSON object (default `{}`).")] dimensions: Option<
+            Json<Value>,
+        >,
         #[graphql(desc = "How to fill buckets without a stored point.", default_with = "GapFill::None")] fill: GapFill,
         #[graphql(desc = "Also return the same series over an earlier window.")] compare_to: Option<ComparePeriod>,
     ) -> Result<TrendSeries> {
@@ -373,7 +418,9 @@ impl ProjectTrends {
         #[graphql(desc = "The width of each bucket.")] grain: GrainArg,
         #[graphql(desc = "Start of the range (inclusive).")] from: DateTime<Utc>,
         #[graphql(desc = "End of the range (exclusive). At most 10000 buckets from `from`.")] to: DateTime<Utc>,
-        #[graphql(desc = "The exact dimensions of every series, a JSON object (default `{}`).")] dimensions: Option<Json<Value>>,
+        #[graphql(desc = "The exact dimensions of every series, a JSON object (default `{}`).")] dimensions: Option<
+            Json<Value>,
+        >,
         #[graphql(desc = "How to fill buckets without a stored point.", default_with = "GapFill::None")] fill: GapFill,
         #[graphql(desc = "Also return each series over an earlier window.")] compare_to: Option<ComparePeriod>,
     ) -> Result<Vec<TrendSeries>> {

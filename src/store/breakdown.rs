@@ -24,10 +24,7 @@ fn select(sql: &mut Sql) {
 
 /// `project_id = p AND metric_key = m AND <grain> AND dimension_key = k`.
 fn push_series(sql: &mut Sql, project: Uuid, metric_key: &str, grain: Option<TimeGrain>, dimension_key: &str) {
-    sql.push(" WHERE project_id = ")
-        .bind(project)
-        .push(" AND metric_key = ")
-        .bind(metric_key);
+    sql.push(" WHERE project_id = ").bind(project).push(" AND metric_key = ").bind(metric_key);
     match grain {
         Some(g) => sql.push(" AND time_grain = ").bind_grain(g),
         None => sql.push(" AND time_grain IS NULL AND time_bucket IS NULL"),

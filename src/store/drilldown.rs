@@ -38,14 +38,8 @@ impl DrilldownCursor {
     /// The cursor of a row in the given order.
     pub fn of(order: DrilldownOrder, row: &Drilldown) -> Self {
         match order {
-            DrilldownOrder::Entity => DrilldownCursor::Entity {
-                entity_id: row.entity_id,
-                id: row.id,
-            },
-            DrilldownOrder::TimeBucketDesc => DrilldownCursor::TimeBucket {
-                time_bucket: row.time_bucket,
-                id: row.id,
-            },
+            DrilldownOrder::Entity => DrilldownCursor::Entity { entity_id: row.entity_id, id: row.id },
+            DrilldownOrder::TimeBucketDesc => DrilldownCursor::TimeBucket { time_bucket: row.time_bucket, id: row.id },
         }
     }
 }

@@ -6,10 +6,7 @@ use uuid::Uuid;
 
 /// The projects among `ids` that exist, in no particular order.
 pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Project>, DbErr> {
-    project::Entity::find()
-        .filter(project::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await
+    project::Entity::find().filter(project::Column::Id.is_in(ids.iter().copied())).all(db).await
 }
 
 /// Up to `limit` projects ordered by id, after `after` (a keyset on the primary key).

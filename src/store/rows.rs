@@ -23,15 +23,8 @@ pub async fn query_tagged<M: FromQueryResult>(
 }
 
 /// Runs a plain statement and decodes every row as `M`.
-pub async fn query_all<M: FromQueryResult>(
-    db: &impl ConnectionTrait,
-    stmt: Statement,
-) -> Result<Vec<M>, DbErr> {
-    db.query_all_raw(stmt)
-        .await?
-        .iter()
-        .map(|row| M::from_query_result(row, ""))
-        .collect()
+pub async fn query_all<M: FromQueryResult>(db: &impl ConnectionTrait, stmt: Statement) -> Result<Vec<M>, DbErr> {
+    db.query_all_raw(stmt).await?.iter().map(|row| M::from_query_result(row, "")).collect()
 }
 
 use super::sql::{Sql, MAX_KEYS_PER_STATEMENT};

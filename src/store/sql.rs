@@ -21,11 +21,7 @@ pub struct Sql {
 
 impl Sql {
     pub fn new(backend: DbBackend) -> Self {
-        Self {
-            backend,
-            text: String::new(),
-            values: Vec::new(),
-        }
+        Self { backend, text: String::new(), values: Vec::new() }
     }
 
     pub fn backend(&self) -> DbBackend {

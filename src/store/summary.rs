@@ -70,8 +70,7 @@ pub async fn history(
 ) -> Result<Vec<Vec<Summary>>, DbErr> {
     query_per_key::<Summary>(db, requests.len(), |sql, i| {
         let r = requests[i];
-        sql.push(&format!("SELECT {COLUMNS} FROM metrics_summary WHERE project_id = "))
-            .bind(r.project_id);
+        sql.push(&format!("SELECT {COLUMNS} FROM metrics_summary WHERE project_id = ")).bind(r.project_id);
         range.push_filter(sql, "captured_at");
         push_scope(sql, scope);
         if let Some(c) = r.after {
@@ -84,8 +83,7 @@ pub async fn history(
                 .bind(c.id)
                 .push(")");
         }
-        sql.push(" ORDER BY captured_at DESC, id DESC LIMIT ")
-            .bind(limit as i64);
+        sql.push(" ORDER BY captured_at DESC, id DESC LIMIT ").bind(limit as i64);
     })
     .await
 }

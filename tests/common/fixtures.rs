@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use entity::sea_orm_active_enums::TimeGrain;
-use entity::{metrics_breakdown_point as bp, metrics_drilldown as dd, metrics_summary as ms, metrics_trend_point as tp, project};
+use entity::{
+    metrics_breakdown_point as bp, metrics_drilldown as dd, metrics_summary as ms, metrics_trend_point as tp, project,
+};
 use metrics_api::identity::{self, EntityRef};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 use serde_json::{json, Value};
@@ -42,7 +44,14 @@ pub async fn projects(db: &impl ConnectionTrait, n: u128) -> Vec<Uuid> {
     ids
 }
 
-pub fn trend_row(project: Uuid, metric: &str, grain: TimeGrain, bucket: DateTime<Utc>, dims: Value, value: Option<f64>) -> tp::ActiveModel {
+pub fn trend_row(
+    project: Uuid,
+    metric: &str,
+    grain: TimeGrain,
+    bucket: DateTime<Utc>,
+    dims: Value,
+    value: Option<f64>,
+) -> tp::ActiveModel {
     tp::ActiveModel {
         id: Set(identity::trend_point_id(project, metric, grain, bucket, &dims)),
         project_id: Set(project),
@@ -62,12 +71,29 @@ pub async fn trends(db: &impl ConnectionTrait, rows: Vec<tp::ActiveModel>) {
     }
 }
 
-pub async fn trend(db: &impl ConnectionTrait, project: Uuid, metric: &str, grain: TimeGrain, bucket: &str, dims: Value, value: f64) {
+pub async fn trend(
+    db: &impl ConnectionTrait,
+    project: Uuid,
+    metric: &str,
+    grain: TimeGrain,
+    bucket: &str,
+    dims: Value,
+    value: f64,
+) {
     trends(db, vec![trend_row(project, metric, grain, t(bucket), dims, Some(value))]).await;
 }
 
 #[allow(clippy::too_many_arguments)]
-pub async fn breakdown(db: &impl ConnectionTrait, project: Uuid, metric: &str, grain: Option<TimeGrain>, bucket: Option<&str>, key: &str, val: &str, value: f64) {
+pub async fn breakdown(
+    db: &impl ConnectionTrait,
+    project: Uuid,
+    metric: &str,
+    grain: Option<TimeGrain>,
+    bucket: Option<&str>,
+    key: &str,
+    val: &str,
+    value: f64,
+) {
     let bucket = bucket.map(t);
     bp::Entity::insert(bp::ActiveModel {
         id: Set(identity::breakdown_point_id(project, metric, grain, bucket, key, val)),
@@ -86,7 +112,13 @@ pub async fn breakdown(db: &impl ConnectionTrait, project: Uuid, metric: &str, g
     .expect("insert breakdown point");
 }
 
-pub fn drilldown_row(project: Uuid, metric: &str, entity_type: &str, entity: EntityRef, bucket: Option<DateTime<Utc>>) -> dd::ActiveModel {
+pub fn drilldown_row(
+    project: Uuid,
+    metric: &str,
+    entity_type: &str,
+    entity: EntityRef,
+    bucket: Option<DateTime<Utc>>,
+) -> dd::ActiveModel {
     let id = identity::drilldown_id(project, metric, entity_type, &entity, bucket);
     let (entity_id, reference_id) = match entity {
         EntityRef::Id(e) => (Some(e), None),

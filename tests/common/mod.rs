@@ -109,7 +109,13 @@ impl TestApp {
         apps
     }
 
-    async fn start(backend: Backend, db: DatabaseConnection, statements: StatementCounter, database_url: String, cleanup: Cleanup) -> TestApp {
+    async fn start(
+        backend: Backend,
+        db: DatabaseConnection,
+        statements: StatementCounter,
+        database_url: String,
+        cleanup: Cleanup,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let router = build_router(AppState::new(db.clone(), statements.clone()));
@@ -193,9 +199,7 @@ impl TestApp {
 
 async fn drop_database(name: &str) {
     if let Ok(admin) = Database::connect(admin_url()).await {
-        let _ = admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await;
+        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
         admin.close().await.ok();
     }
 }
@@ -210,7 +214,9 @@ async fn create_template() -> Option<String> {
                 panic!("REQUIRE_POSTGRES=1 but PostgreSQL is not reachable: {e}");
             }
             if !SKIP_NOTICE.swap(true, Ordering::Relaxed) {
-                eprintln!("PostgreSQL suite skipped: {e} (set TEST_DATABASE_URL, or REQUIRE_POSTGRES=1 to fail instead)");
+                eprintln!(
+                    "PostgreSQL suite skipped: {e} (set TEST_DATABASE_URL, or REQUIRE_POSTGRES=1 to fail instead)"
+                );
             }
             return None;
         }
@@ -226,20 +232,12 @@ async fn create_template() -> Option<String> {
         let name: String = row.try_get("", "datname").expect("datname");
         let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
         if pid.is_some_and(|p| p != std::process::id() && !std::path::Path::new(&format!("/proc/{p}")).exists()) {
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await;
+            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
         }
     }
     let name = format!("metrics_tpl_{}", std::process::id());
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .expect("drop old template");
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create template");
+    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop old template");
+    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create template");
     admin.close().await.ok();
     let tpl = Database::connect(database_url(&name)).await.expect("connect template");
     Migrator::up(&tpl, None).await.expect("migrate template");
