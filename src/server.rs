@@ -19,7 +19,7 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
 use crate::db::StatementCounter;
-use crate::graphql::{build_schema, prepare_request, AppSchema};
+use crate::graphql::{build_schema, AppSchema};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -120,11 +120,7 @@ async fn graphql_post(
 }
 
 async fn execute(state: &AppState, headers: &HeaderMap, _method: Method, batch: BatchRequest) -> Response {
-    let batch = match batch {
-        BatchRequest::Single(r) => BatchRequest::Single(prepare_request(r, &state.db)),
-        BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(|r| prepare_request(r, &state.db)).collect()),
-    };
-    let response = state.schema.execute_batch(batch).await;
+    let response = crate::graphql::execute(&state.schema, &state.db, batch).await;
     respond(headers, response)
 }
 

@@ -13,6 +13,7 @@ pub mod breakdown;
 pub mod connection;
 pub mod cursor;
 pub mod drilldown;
+pub mod exec;
 pub mod loaders;
 pub mod project;
 pub mod summary;
@@ -25,6 +26,8 @@ use sea_orm::DatabaseConnection;
 
 use self::loaders::StoreLoader;
 use self::project::QueryRoot;
+
+pub use self::exec::execute;
 
 /// The executable schema.
 pub type AppSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;

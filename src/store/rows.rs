@@ -52,7 +52,8 @@ pub async fn query_per_key<M: FromQueryResult>(
             if i > start {
                 sql.push(" UNION ALL ");
             }
-            sql.push(&format!("SELECT {} AS key_idx, b{i}.* FROM (", i - start));
+            // BIGINT: PostgreSQL types a bare literal as int4, which does not decode as i64.
+            sql.push(&format!("SELECT CAST({} AS BIGINT) AS key_idx, b{i}.* FROM (", i - start));
             branch(&mut sql, i);
             sql.push(&format!(") AS b{i}"));
         }
