@@ -624,7 +624,7 @@ async fn http_transport_graphiql_health_and_readiness(app: &TestApp) {
         .json()
         .await
         .unwrap();
-    assert_eq!(r[1]["data"]["__typename"], "QueryRoot");
+    assert_eq!(r[1]["data"]["__typename"], "Query");
 
     assert_eq!(c.get(format!("{}/healthz", app.url)).send().await.unwrap().status(), 200);
     assert_eq!(c.get(format!("{}/readyz", app.url)).send().await.unwrap().status(), 200);

@@ -60,10 +60,11 @@ impl ProjectCore {
     }
 }
 
-/// The entry points of the read API.
+/// The `Query` root.
 pub struct QueryRoot;
 
-#[Object]
+/// The entry points of the read API: look projects up by id, or list them.
+#[Object(name = "Query")]
 impl QueryRoot {
     /// One project by id; null when no such project exists.
     async fn project(

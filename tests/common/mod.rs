@@ -10,11 +10,12 @@ pub mod fixtures;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
 
 use metrics_api::db::{self, PoolSettings, StatementCounter};
 use metrics_api::server::{build_router, run, AppState};
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, Mutex, OnceCell};
 
@@ -82,6 +83,18 @@ impl TestApp {
         let url = database_url(&name);
         let (db, statements) = db::connect(&url, &PoolSettings::default()).await.expect("open postgres");
         Some(Self::start(Backend::Postgres, db, statements, url, Cleanup::Database(name)).await)
+    }
+
+    /// Like [`TestApp::postgres`], with every statement the server runs recorded (for
+    /// `EXPLAIN` checks); the statement counter stays at zero.
+    pub async fn postgres_recording() -> Option<(TestApp, Arc<StdMutex<Vec<Statement>>>)> {
+        let name = Self::fresh_postgres_database().await?;
+        let url = database_url(&name);
+        let (mut db, statements) = db::connect(&url, &PoolSettings::default()).await.expect("open postgres");
+        let log = Arc::new(StdMutex::new(Vec::new()));
+        let sink = log.clone();
+        db.set_metric_callback(move |info| sink.lock().unwrap().push(info.statement.clone()));
+        Some((Self::start(Backend::Postgres, db, statements, url, Cleanup::Database(name)).await, log))
     }
 
     /// Creates an empty, migrated PostgreSQL database and returns its name.
