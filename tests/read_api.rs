@@ -135,10 +135,13 @@ async fn summaries_page_newest_first_without_gaps(app: &TestApp) {
     assert_eq!(days, vec![4, 3, 2], "half-open [from, to)");
 }
 
+/// (grain, its GraphQL name, from, to, the stored buckets, buckets in the range).
+type GrainCase = (TimeGrain, &'static str, &'static str, &'static str, Vec<&'static str>, usize);
+
 async fn trend_gap_filling_at_each_grain(app: &TestApp) {
     let p = pid(1);
     fixtures::project(&app.db, p, "a").await;
-    let cases: [(TimeGrain, &str, &str, &str, Vec<&str>, usize); 4] = [
+    let cases: [GrainCase; 4] = [
         // A UTC hour walk over a European DST change: 24 buckets, none repeated.
         (
             TimeGrain::Hour,
