@@ -33,6 +33,8 @@ pub enum Command {
     Schema,
     /// Load the deterministic demo dataset when the database holds no project.
     SeedDemo,
+    /// Upsert rows from NDJSON files (one row a line, with a `kind` field).
+    Ingest(IngestArgs),
 }
 
 #[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
@@ -58,4 +60,24 @@ pub struct ServeArgs {
     /// Load the demo dataset at start when the database holds no project.
     #[arg(long, env = "DEMO")]
     pub demo: bool,
+
+    /// Largest request body accepted on /graphql, in bytes (default 16 MiB): bounds the
+    /// memory a single mutation can take.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Rows per mutation call: bounds a write transaction (split bigger batches).
+    #[arg(long, env = "MAX_BATCH_ROWS", default_value_t = 10_000)]
+    pub max_batch_rows: usize,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct IngestArgs {
+    /// NDJSON files to read, in order; `-` reads standard input.
+    #[arg(required = true)]
+    pub files: Vec<String>,
+
+    /// Rows per transaction.
+    #[arg(long, env = "INGEST_BATCH_SIZE", default_value_t = 1000)]
+    pub batch_size: usize,
 }

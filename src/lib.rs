@@ -7,11 +7,12 @@
 //!
 //! # Layout
 //! - [`config`]: the command line and environment (clap).
-//! - [`cli`]: what each subcommand does (`serve`, `migrate`, `schema`, `seed-demo`).
+//! - [`cli`]: what each subcommand does (`serve`, `migrate`, `schema`, `seed-demo`, `ingest`).
 //! - [`server`]: the axum router, health checks, graceful shutdown.
 //! - [`graphql`]: schema, resolvers, loaders, cursors, argument checks.
 //! - [`store`]: every SQL statement; no GraphQL types.
 //! - [`db`]: opening either backend, pool settings, the statement counter.
+//! - [`ingest`]: the write side: validated, idempotent, all-or-nothing batch upserts.
 //! - [`identity`]: deterministic UUIDv5 row ids and canonical JSON.
 //! - [`buckets`]: UTC bucket arithmetic per grain.
 //! - [`series`]: gap filling and shares, pure functions.
@@ -27,6 +28,7 @@ pub mod demo;
 pub mod error;
 pub mod graphql;
 pub mod identity;
+pub mod ingest;
 pub mod json;
 pub mod series;
 pub mod server;

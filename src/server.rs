@@ -18,13 +18,32 @@ use migration::MigratorTrait;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
+use tower_http::limit::RequestBodyLimitLayer;
+
 use crate::db::StatementCounter;
 use crate::graphql::{build_schema, AppSchema};
+use crate::ingest::BatchLimits;
+
+/// Limits of the HTTP and write layers.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerConfig {
+    /// Rows per mutation call.
+    pub batch_limits: BatchLimits,
+    /// Largest request body accepted on `/graphql`; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { batch_limits: BatchLimits::default(), max_body_bytes: 16 * 1024 * 1024 }
+    }
+}
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
+    pub config: ServerConfig,
     pub db: DatabaseConnection,
     /// Counts SQL statements (tests assert batching with it).
     pub statements: StatementCounter,
@@ -34,8 +53,13 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: DatabaseConnection, statements: StatementCounter) -> Self {
+        Self::with_config(db, statements, ServerConfig::default())
+    }
+
+    pub fn with_config(db: DatabaseConnection, statements: StatementCounter, config: ServerConfig) -> Self {
         AppState {
-            schema: build_schema(db.clone()),
+            schema: build_schema(db.clone(), config.batch_limits),
+            config,
             db,
             statements,
             graphiql: graphiql_page(&crate::demo::example_query(chrono::Utc::now())),
@@ -45,8 +69,9 @@ impl AppState {
 
 /// The router, without a listener: tests and the binary serve the same one.
 pub fn build_router(state: AppState) -> Router {
+    let body_limit = RequestBodyLimitLayer::new(state.config.max_body_bytes);
     Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql", get(graphql_get).post(graphql_post).layer(body_limit))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
@@ -100,6 +125,13 @@ async fn graphql_get(
     req: Result<GraphQLBatchRequest, async_graphql_axum::rejection::GraphQLRejection>,
 ) -> Response {
     let wants_html = accepts(&headers, "text/html");
+    if let Ok(req) = &req {
+        if req.0.iter().any(|r| is_mutation(&r.query)) {
+            // GraphQL over HTTP: GET must not change state (caches and prefetchers replay it).
+            return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")], "mutations must use POST")
+                .into_response();
+        }
+    }
     match req {
         Ok(req) if !wants_html || !req.0.iter().all(|r| r.query.is_empty()) => {
             execute(&state, &headers, method, req.0).await
@@ -122,6 +154,16 @@ async fn graphql_post(
 async fn execute(state: &AppState, headers: &HeaderMap, _method: Method, batch: BatchRequest) -> Response {
     let response = crate::graphql::execute(&state.schema, &state.db, batch).await;
     respond(headers, response)
+}
+
+/// Whether a query document holds a mutation operation.
+fn is_mutation(query: &str) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let Ok(doc) = async_graphql::parser::parse_query(query) else { return false };
+    match doc.operations {
+        DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
+        DocumentOperations::Multiple(ops) => ops.values().any(|op| op.node.ty == OperationType::Mutation),
+    }
 }
 
 /// Serialises a response with the content type the client accepts. With

@@ -6,7 +6,21 @@ use sea_orm::entity::prelude::*;
 
 /// The width of a time bucket. Buckets are aligned in UTC: hour, day, ISO week starting
 /// Monday, calendar month.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, EnumIter, DeriveActiveEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    EnumIter,
+    DeriveActiveEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 #[sea_orm(rs_type = "String", db_type = "Enum", enum_name = "metrics_time_grain")]
 pub enum TimeGrain {
     /// One clock hour.

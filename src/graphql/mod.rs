@@ -15,33 +15,36 @@ pub mod cursor;
 pub mod drilldown;
 pub mod exec;
 pub mod loaders;
+pub mod mutation;
 pub mod project;
 pub mod summary;
 pub mod trend;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, EmptyMutation, EmptySubscription, Request, SDLExportOptions, Schema};
+use async_graphql::{Context, EmptySubscription, SDLExportOptions, Schema};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
 use self::loaders::StoreLoader;
+use self::mutation::MutationRoot;
 use self::project::QueryRoot;
+use crate::ingest::BatchLimits;
 
 pub use self::exec::execute;
 
 /// The executable schema.
-pub type AppSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// Builds the schema. The connection is schema data (shared); loaders are per request
-/// (see [`prepare_request`]).
-pub fn build_schema(db: DatabaseConnection) -> AppSchema {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription).data(db).finish()
+/// Builds the schema. The connection and the write limits are schema data (shared);
+/// loaders are per request (see [`execute`]).
+pub fn build_schema(db: DatabaseConnection, limits: BatchLimits) -> AppSchema {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription).data(db).data(limits).finish()
 }
 
 /// The SDL as committed in `schema.graphql`: fields, arguments and enum values sorted, so
 /// diffs show real changes only.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .finish()
         .sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items())
 }
@@ -50,11 +53,6 @@ pub fn sdl() -> String {
 /// fifty `summary` fields without `at` share one key and one statement.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestTime(pub DateTime<Utc>);
-
-/// Attaches the per-request data: a fresh dataloader and the request time.
-pub fn prepare_request(request: Request, db: &DatabaseConnection) -> Request {
-    request.data(DataLoader::new(StoreLoader::new(db.clone()), tokio::spawn)).data(RequestTime(Utc::now()))
-}
 
 pub(crate) fn loader<'a>(ctx: &'a Context<'_>) -> &'a DataLoader<StoreLoader> {
     ctx.data_unchecked::<DataLoader<StoreLoader>>()

@@ -1,0 +1,401 @@
+//! The write side on both backends: idempotent upserts, updates, all-or-nothing batches,
+//! validation with row indexes, limits, concurrent writers, consistent reads, NDJSON.
+
+mod common;
+
+use std::io::Write;
+
+use common::fixtures::pid;
+use common::TestApp;
+use metrics_api::ingest::{self, BatchLimits, TrendPointInput};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{json, Value};
+
+const UPSERT_TRENDS: &str =
+    "mutation($p: [TrendPointInput!]!) { upsertTrendPoints(points: $p) { inserted updated unchanged } }";
+
+fn point(p: uuid::Uuid, day: u32, value: f64) -> Value {
+    json!({ "projectId": p, "metricKey": "done", "grain": "DAY", "bucket": format!("2026-03-{day:02}T00:00:00Z"),
+            "dimensions": {"team": "a", "area": "x"}, "value": value, "valueJson": {"v": value} })
+}
+
+async fn count(app: &TestApp, table: &str) -> i64 {
+    let row = app
+        .db
+        .query_one_raw(Statement::from_string(app.db_backend(), format!("SELECT COUNT(*) AS n FROM {table}")))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "n").unwrap()
+}
+
+const READ: &str = r#"query($p: UUID!) { project(id: $p) { name trend(metricKey: "done", grain: DAY,
+    from: "2026-03-01T00:00:00Z", to: "2026-04-01T00:00:00Z", dimensions: {area: "x", team: "a"}) { points { bucket value valueJson computedAt } } } }"#;
+
+async fn same_batch_twice_changes_nothing_and_new_values_update(app: &TestApp) {
+    let p = pid(1);
+    let batch: Vec<Value> = (1..=5).map(|d| point(p, d, d as f64)).collect();
+    let first = app.data(UPSERT_TRENDS, json!({ "p": batch })).await;
+    assert_eq!(first["upsertTrendPoints"], json!({"inserted": 5, "updated": 0, "unchanged": 0}));
+    let before = app.data(READ, json!({ "p": p })).await;
+    assert_eq!(before["project"]["trend"]["points"].as_array().unwrap().len(), 5, "an unknown project is registered");
+    // Dimension keys in another order name the same series: still unchanged.
+    let again: Vec<Value> = (1..=5)
+        .map(|d| {
+            let mut v = point(p, d, d as f64);
+            v["dimensions"] = json!({"area": "x", "team": "a"});
+            v
+        })
+        .collect();
+    let second = app.data(UPSERT_TRENDS, json!({ "p": again })).await;
+    assert_eq!(second["upsertTrendPoints"], json!({"inserted": 0, "updated": 0, "unchanged": 5}));
+    assert_eq!(count(app, "metrics_trend_point").await, 5);
+    let after = app.data(READ, json!({ "p": p })).await;
+    assert_eq!(before, after, "computedAt and values untouched by a replay");
+
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let changed = vec![point(p, 2, 20.0), point(p, 3, 3.0), point(p, 9, 9.0)];
+    let third = app.data(UPSERT_TRENDS, json!({ "p": changed })).await;
+    assert_eq!(third["upsertTrendPoints"], json!({"inserted": 1, "updated": 1, "unchanged": 1}));
+    let now = app.data(READ, json!({ "p": p })).await;
+    let pts = now["project"]["trend"]["points"].as_array().unwrap();
+    assert_eq!(pts.len(), 6);
+    assert_eq!(pts[1]["value"], json!(20.0));
+    assert_eq!(pts[1]["valueJson"], json!({"v": 20.0}));
+    assert_ne!(
+        pts[1]["computedAt"], before["project"]["trend"]["points"][1]["computedAt"],
+        "an update moves computedAt"
+    );
+    assert_eq!(pts[2]["computedAt"], before["project"]["trend"]["points"][2]["computedAt"]);
+
+    // Names, the other tables.
+    let d = app
+        .data(r#"mutation($p: UUID!) { setProjectName(id: $p, name: "Atlas") { id name } }"#, json!({ "p": p }))
+        .await;
+    assert_eq!(d["setProjectName"]["name"], "Atlas");
+    let other = r#"mutation($p: UUID!) {
+        recordSummaries(rows: [{projectId: $p, capturedAt: "2026-03-01T06:00:00+02:00", scope: {phase: "b"}, payload: {open: 3}}]) { inserted }
+        upsertBreakdownPoints(points: [{projectId: $p, metricKey: "wip", grain: DAY, bucket: "2026-03-01T00:00:00Z", dimensionKey: "state", dimensionValue: "open", value: 2},
+                                       {projectId: $p, metricKey: "wip", dimensionKey: "state", dimensionValue: "open", value: 1}]) { inserted }
+        upsertDrilldowns(rows: [{projectId: $p, metricKey: "cycle", entityType: "task", referenceId: "T-1", payload: {h: 1}},
+                                {projectId: $p, metricKey: "cycle", entityType: "task", entityId: "00000000-0000-4000-8000-000000000001", timeBucket: "2026-03-01T00:00:00Z", payload: {h: 2}}]) { inserted }
+    }"#;
+    let d = app.data(other, json!({ "p": p })).await;
+    assert_eq!(
+        d,
+        json!({"recordSummaries": {"inserted": 1}, "upsertBreakdownPoints": {"inserted": 2}, "upsertDrilldowns": {"inserted": 2}})
+    );
+    let d = app.data(other, json!({ "p": p })).await;
+    assert_eq!(d["upsertDrilldowns"]["inserted"], 0);
+    let read = r#"query($p: UUID!) { project(id: $p) { name summary(scope: {phase: "b"}) { capturedAt payload }
+        breakdown(metricKey: "wip", dimensionKey: "state") { total }
+        drilldown(metricKey: "cycle", entityType: "task") { edges { node { referenceId payload } } } } }"#;
+    let d = app.data(read, json!({ "p": p })).await;
+    assert_eq!(d["project"]["name"], "Atlas");
+    assert_eq!(d["project"]["summary"]["payload"], json!({"open": 3}));
+    assert_eq!(d["project"]["breakdown"]["total"], json!(1.0));
+    assert_eq!(d["project"]["drilldown"]["edges"].as_array().unwrap().len(), 2);
+}
+
+async fn a_bad_row_rejects_the_whole_batch_with_its_index(app: &TestApp) {
+    let p = pid(1);
+    let good = || point(p, 1, 1.0);
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({ "projectId": p, "metricKey": "done", "grain": "DAY", "bucket": "2026-03-01T12:00:00Z", "value": 1 }),
+            "bucket",
+        ),
+        (
+            json!({ "projectId": p, "metricKey": "done", "grain": "WEEK", "bucket": "2026-03-04T00:00:00Z", "value": 1 }),
+            "bucket",
+        ),
+        (
+            json!({ "projectId": p, "metricKey": "done", "grain": "MONTH", "bucket": "2026-03-02T00:00:00Z", "value": 1 }),
+            "bucket",
+        ),
+        (
+            json!({ "projectId": p, "metricKey": "", "grain": "DAY", "bucket": "2026-03-01T00:00:00Z", "value": 1 }),
+            "metricKey",
+        ),
+        (
+            json!({ "projectId": p, "metricKey": "x".repeat(201), "grain": "DAY", "bucket": "2026-03-01T00:00:00Z" }),
+            "metricKey",
+        ),
+        (
+            json!({ "projectId": p, "metricKey": "done", "grain": "DAY", "bucket": "2026-03-01T00:00:00Z", "dimensions": [1] }),
+            "dimensions",
+        ),
+        (good(), "natural key"),
+    ];
+    for (bad, field) in cases {
+        let batch = vec![good(), point(p, 2, 2.0), bad];
+        let body = app.gql(UPSERT_TRENDS, json!({ "p": batch })).await;
+        let err = &body["errors"][0];
+        assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+        assert_eq!(err["extensions"]["row"], 2, "{body}");
+        assert_eq!(err["extensions"]["field"], field, "{body}");
+        assert!(err["message"].as_str().unwrap().contains("row 2"), "{body}");
+        assert_eq!(count(app, "metrics_trend_point").await, 0, "nothing of a rejected batch is written");
+        assert_eq!(count(app, "project").await, 0, "not even the project");
+    }
+    let drill = r#"mutation($r: [DrilldownInput!]!) { upsertDrilldowns(rows: $r) { inserted } }"#;
+    for (row, field) in [
+        (json!({"projectId": p, "metricKey": "m", "entityType": "task", "payload": {}}), "entityId"),
+        (
+            json!({"projectId": p, "metricKey": "m", "entityType": "task", "referenceId": "r", "entityId": p, "payload": {}}),
+            "entityId",
+        ),
+        (
+            json!({"projectId": p, "metricKey": "m", "entityType": "task", "referenceId": "r", "payload": [1]}),
+            "payload",
+        ),
+    ] {
+        let body = app.gql(drill, json!({ "r": [row] })).await;
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["row"], 0, "{body}");
+    }
+    let bd = r#"mutation($r: [BreakdownPointInput!]!) { upsertBreakdownPoints(points: $r) { inserted } }"#;
+    let body = app.gql(bd, json!({ "r": [{"projectId": p, "metricKey": "m", "grain": "DAY", "dimensionKey": "k", "dimensionValue": "v"}] })).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "bucket", "{body}");
+    let sm = r#"mutation($r: [SummaryInput!]!) { recordSummaries(rows: $r) { inserted } }"#;
+    let body = app
+        .gql(sm, json!({ "r": [{"projectId": p, "capturedAt": "2026-03-01T00:00:00Z", "payload": {}, "scope": "x"}] }))
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "scope", "{body}");
+    // A value GraphQL cannot carry is refused by the schema itself.
+    let body = app.gql(UPSERT_TRENDS, json!({ "p": [{"projectId": "not-a-uuid", "metricKey": "m", "grain": "DAY", "bucket": "2026-03-01T00:00:00Z"}] })).await;
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("UUID"), "{body}");
+    for table in ["metrics_summary", "metrics_breakdown_point", "metrics_drilldown", "project"] {
+        assert_eq!(count(app, table).await, 0, "{table}");
+    }
+}
+
+async fn limits_and_get_are_enforced(app: &TestApp) {
+    let p = pid(1);
+    let rows: Vec<Value> = (0..10_001).map(|i| point(p, 1 + (i % 28) as u32, i as f64)).collect();
+    let body = app.gql(UPSERT_TRENDS, json!({ "p": rows })).await;
+    let err = &body["errors"][0];
+    assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT");
+    assert!(err["message"].as_str().unwrap().contains("`points` holds 10001 rows"), "{err}");
+
+    let huge = "x".repeat(17 * 1024 * 1024);
+    let r = app
+        .client
+        .post(format!("{}/graphql", app.url))
+        .header("content-type", "application/json")
+        .body(json!({ "query": "{ __typename }", "variables": { "pad": huge } }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413, "a body over 16 MiB");
+
+    let q = "mutation { setProjectName(id: \"00000000-0000-4000-8000-000000000001\", name: \"x\") { id } }";
+    let r = app.client.get(format!("{}/graphql", app.url)).query(&[("query", q)]).send().await.unwrap();
+    assert_eq!(r.status(), 405, "no mutation over GET");
+    assert_eq!(count(app, "project").await, 0);
+}
+
+/// Eight writers upsert overlapping batches at once: every key lands exactly once, with
+/// its value, and the inserted counts add up to the number of keys.
+async fn concurrent_writers_converge(app: &TestApp) {
+    let p = pid(1);
+    let value = |k: u32| (k * 7 % 13) as f64;
+    let input = |k: u32| TrendPointInput {
+        project_id: p,
+        metric_key: format!("m{}", k % 5),
+        time_grain: entity::sea_orm_active_enums::TimeGrain::Hour,
+        time_bucket: common::fixtures::t("2026-03-01T00:00:00Z") + chrono::Duration::hours(i64::from(k)),
+        dimensions: None,
+        value_numeric: Some(value(k)),
+        value_json: None,
+        computed_at: None,
+    };
+    let mut tasks = Vec::new();
+    for w in 0..8u32 {
+        let db = app.db.clone();
+        // Writer w covers keys [w*100, w*100 + 300): each key is written by up to 3 writers,
+        // in different orders (odd writers send theirs reversed).
+        let mut keys: Vec<u32> = (w * 100..w * 100 + 300).collect();
+        if w % 2 == 1 {
+            keys.reverse();
+        }
+        let batch: Vec<TrendPointInput> = keys.into_iter().map(input).collect();
+        tasks.push(tokio::spawn(async move { ingest::upsert_trend_points(&db, batch, BatchLimits::default()).await }));
+    }
+    let mut inserted = 0;
+    for t in tasks {
+        let counts = t.await.unwrap().expect("no writer fails");
+        assert_eq!(counts.total(), 300);
+        inserted += counts.inserted;
+    }
+    let keys = 700 + 300;
+    assert_eq!(inserted, keys as u64, "every key inserted exactly once");
+    assert_eq!(count(app, "metrics_trend_point").await, keys);
+    let rows = app
+        .db
+        .query_all_raw(Statement::from_string(
+            app.db_backend(),
+            "SELECT metric_key, value_numeric FROM metrics_trend_point",
+        ))
+        .await
+        .unwrap();
+    let total: f64 = rows.iter().map(|r| r.try_get::<f64>("", "value_numeric").unwrap()).sum();
+    let want: f64 = (0..keys as u32).map(value).sum();
+    assert_eq!(total, want);
+}
+
+/// A reader during ingest sees a whole batch or none of it.
+async fn reads_during_ingest_see_whole_batches(app: &TestApp) {
+    let p = pid(1);
+    let db = app.db.clone();
+    let writer = tokio::spawn(async move {
+        for v in 1..=15 {
+            let batch: Vec<TrendPointInput> = (0..200)
+                .map(|h| TrendPointInput {
+                    project_id: p,
+                    metric_key: "load".into(),
+                    time_grain: entity::sea_orm_active_enums::TimeGrain::Hour,
+                    time_bucket: common::fixtures::t("2026-03-01T00:00:00Z") + chrono::Duration::hours(h),
+                    dimensions: None,
+                    value_numeric: Some(f64::from(v)),
+                    value_json: None,
+                    computed_at: None,
+                })
+                .collect();
+            ingest::upsert_trend_points(&db, batch, BatchLimits::default()).await.unwrap();
+        }
+    });
+    let q = r#"query($p: UUID!) { project(id: $p) { trend(metricKey: "load", grain: HOUR, from: "2026-03-01T00:00:00Z", to: "2026-03-10T00:00:00Z") { points { value } } } }"#;
+    let mut reads = 0;
+    while !writer.is_finished() || reads == 0 {
+        let body = app.gql(q, json!({ "p": p })).await;
+        if body["data"]["project"].is_null() {
+            continue; // the project is not registered yet
+        }
+        let vals: Vec<f64> = body["data"]["project"]["trend"]["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["value"].as_f64().unwrap())
+            .collect();
+        assert!(vals.is_empty() || vals.len() == 200, "half a batch: {} points", vals.len());
+        assert!(vals.windows(2).all(|w| w[0] == w[1]), "values of two batches mixed: {vals:?}");
+        reads += 1;
+    }
+    writer.await.unwrap();
+}
+
+fn ndjson_line(p: uuid::Uuid, i: usize, bad: bool) -> String {
+    let day = common::fixtures::t("2024-01-01T00:00:00Z") + chrono::Duration::days(i as i64);
+    let bucket = if bad { day + chrono::Duration::minutes(30) } else { day };
+    json!({ "kind": "trend", "project_id": p, "metric_key": format!("m{}", i % 3), "time_grain": "day",
+            "time_bucket": bucket.to_rfc3339(),
+            "value_numeric": i, "computed_at": "2026-03-01T00:00:00Z" })
+    .to_string()
+}
+
+fn write_file(path: &std::path::Path, lines: &[String]) {
+    let mut f = std::fs::File::create(path).unwrap();
+    for l in lines {
+        writeln!(f, "{l}").unwrap();
+    }
+}
+
+fn run_ingest(url: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_metrics-api"))
+        .args(["ingest", "--batch-size", "100"])
+        .args(args)
+        .env("DATABASE_URL", url)
+        .output()
+        .unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+async fn dump(app: &TestApp) -> Vec<(String, f64, String)> {
+    let rows = app
+        .db
+        .query_all_raw(Statement::from_string(
+            app.db_backend(),
+            "SELECT metric_key, value_numeric, computed_at FROM metrics_trend_point ORDER BY id",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r.try_get("", "metric_key").unwrap(),
+                r.try_get("", "value_numeric").unwrap(),
+                r.try_get::<chrono::DateTime<chrono::Utc>>("", "computed_at").unwrap().to_rfc3339(),
+            )
+        })
+        .collect()
+}
+
+/// NDJSON: a bad line 500 stops the run with its line number, the batches before it
+/// stay, and a re-run after the fix ends in the same state as one clean run.
+async fn ndjson_stops_at_a_bad_line_and_resumes(app: &TestApp) {
+    let p = pid(1);
+    let dir = std::env::temp_dir();
+    let tag = format!("{}-{:?}", std::process::id(), app.backend);
+    let bad_path = dir.join(format!("metrics-ingest-bad-{tag}.ndjson"));
+    let good_path = dir.join(format!("metrics-ingest-good-{tag}.ndjson"));
+    let good: Vec<String> = (0..300)
+        .map(|i| ndjson_line(p, i, false))
+        .chain(std::iter::once(String::new()))
+        .chain((300..900).map(|i| ndjson_line(p, i, false)))
+        .collect();
+    let mut bad = good.clone();
+    bad[499] = ndjson_line(p, 498, true);
+    write_file(&bad_path, &bad);
+    write_file(&good_path, &good);
+
+    let (ok, out, err) = run_ingest(&app.database_url, &[bad_path.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains(&format!("{}:500:", bad_path.display())) && err.contains("time_bucket"), "{err}");
+    assert!(err.contains("through line 499"), "{err}");
+    assert!(out.contains("ingested 498 rows"), "{out}");
+    assert_eq!(count(app, "metrics_trend_point").await, 498, "lines 1 to 499 (one blank) are committed");
+
+    let (ok, out, err) = run_ingest(&app.database_url, &[good_path.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("ingested 900 rows (inserted 402, updated 0, unchanged 498)"), "{out}");
+    let resumed = dump(app).await;
+    assert_eq!(resumed.len(), 900);
+
+    // The same file into a fresh database of the same backend: the same final state.
+    let fresh = match app.backend {
+        common::Backend::Sqlite => TestApp::sqlite().await,
+        common::Backend::Postgres => TestApp::postgres().await.unwrap(),
+    };
+    let (ok, _, err) = run_ingest(&fresh.database_url, &[good_path.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(dump(&fresh).await, resumed);
+    // Standard input works too.
+    let (ok, _, _) = {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_metrics-api"))
+            .args(["ingest", "-"])
+            .env("DATABASE_URL", &fresh.database_url)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(good[..10].join("\n").as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(stdout.contains("unchanged 10"), "{stdout}");
+        (out.status.success(), stdout, String::new())
+    };
+    assert!(ok);
+    fresh.finish().await;
+    let _ = std::fs::remove_file(bad_path);
+    let _ = std::fs::remove_file(good_path);
+}
+
+both_backends!(
+    same_batch_twice_changes_nothing_and_new_values_update,
+    a_bad_row_rejects_the_whole_batch_with_its_index,
+    limits_and_get_are_enforced,
+    concurrent_writers_converge,
+    reads_during_ingest_see_whole_batches,
+    ndjson_stops_at_a_bad_line_and_resumes,
+);
