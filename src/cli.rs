@@ -5,8 +5,10 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
+use crate::catalog::Catalog;
 use crate::config::{Cli, Command, IngestArgs, MigrateAction, ServeArgs};
 use crate::db::{self, PoolSettings, StatementCounter};
+use crate::retention;
 use crate::server::{self, AppState};
 
 /// An error a subcommand reports, as one line.
@@ -36,7 +38,21 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             report_seed(crate::demo::seed(&db, chrono::Utc::now()).await?);
             Ok(())
         }
-        Command::Serve(args) => serve(&cli.database_url, args).await,
+        Command::Serve(args) => serve(&cli.database_url, Catalog::load(cli.catalog.as_deref())?, args).await,
+        Command::Retention(args) => {
+            let (db, _) = connect(&cli.database_url).await?;
+            let catalog = Catalog::load(cli.catalog.as_deref())?;
+            let opts = retention::Options {
+                now: args.now.unwrap_or_else(chrono::Utc::now),
+                project: args.project,
+                dry_run: args.dry_run,
+            };
+            let report = retention::run(&db, &catalog, &retention::Policy::default(), opts)
+                .await
+                .map_err(|e| format!("retention failed: {e}"))?;
+            print!("{}", retention_report(&report, &opts));
+            Ok(())
+        }
         Command::Ingest(args) => {
             let (db, _) = connect(&cli.database_url).await?;
             Migrator::up(&db, None).await.map_err(|e| format!("migration failed: {e}"))?;
@@ -87,7 +103,7 @@ async fn migrate(db: &DatabaseConnection, action: MigrateAction) -> Result<(), C
     Ok(())
 }
 
-async fn serve(url: &str, args: ServeArgs) -> Result<(), CliError> {
+async fn serve(url: &str, catalog: Catalog, args: ServeArgs) -> Result<(), CliError> {
     let (db, counter) = connect(url).await?;
     if !args.no_migrate {
         Migrator::up(&db, None).await.map_err(|e| format!("migration failed: {e}"))?;
@@ -103,9 +119,15 @@ async fn serve(url: &str, args: ServeArgs) -> Result<(), CliError> {
     let listener = TcpListener::bind(args.bind).await.map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %db::redact(url), "serving GraphQL on http://{addr}/graphql");
+    let catalog = std::sync::Arc::new(catalog);
+    if let Some(every) = args.retention_every {
+        tokio::spawn(retention_loop(db.clone(), catalog.clone(), every.into()));
+    }
     let config = server::ServerConfig {
         batch_limits: crate::ingest::BatchLimits { max_rows: args.max_batch_rows },
         max_body_bytes: args.max_body_bytes,
+        catalog,
+        policy: retention::Policy::default(),
     };
     let router = server::build_router(AppState::with_config(db, counter, config));
     server::run(listener, router, server::shutdown_signal()).await?;
@@ -171,4 +193,52 @@ fn summary_line(rows: u64, c: crate::ingest::UpsertCounts, elapsed: std::time::D
         secs,
         rows as f64 / secs
     )
+}
+
+/// `serve --retention-every`: runs the job on a fixed period, logging each run. A failed
+/// run is logged and retried at the next tick (every step is idempotent).
+async fn retention_loop(db: DatabaseConnection, catalog: std::sync::Arc<Catalog>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let opts = retention::Options { now: chrono::Utc::now(), project: None, dry_run: false };
+        let started = std::time::Instant::now();
+        match retention::run(&db, &catalog, &retention::Policy::default(), opts).await {
+            Ok(r) => tracing::info!(
+                projects = r.projects,
+                summary_deleted = r.summary.deleted,
+                trend_downsampled = r.trend.downsampled,
+                trend_week_points = r.trend.created,
+                breakdown_deleted = r.breakdown.deleted,
+                drilldown_deleted = r.drilldown.deleted,
+                unknown_metrics = ?r.unknown_metrics,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "retention run finished"
+            ),
+            Err(e) => tracing::error!(error = %e, "retention run failed; retrying at the next tick"),
+        }
+    }
+}
+
+/// The text `metrics-api retention` prints.
+pub fn retention_report(r: &retention::Report, opts: &retention::Options) -> String {
+    let mut out = format!(
+        "retention as of {} over {} project(s){}\n",
+        opts.now.to_rfc3339(),
+        r.projects,
+        if opts.dry_run { " (dry run: nothing was changed)" } else { "" }
+    );
+    out += &format!("summary:   deleted {}\n", r.summary.deleted);
+    out += &format!(
+        "trend:     downsampled {} hour/day rows into {} week points (deleted {})\n",
+        r.trend.downsampled, r.trend.created, r.trend.deleted
+    );
+    out += &format!("breakdown: deleted {}\n", r.breakdown.deleted);
+    out += &format!("drilldown: deleted {}\n", r.drilldown.deleted);
+    if !r.unknown_metrics.is_empty() {
+        let keys: Vec<&str> = r.unknown_metrics.iter().map(String::as_str).collect();
+        out += &format!("unknown metric keys (folded with avg): {}\n", keys.join(", "));
+    }
+    out
 }

@@ -16,6 +16,11 @@ pub struct Cli {
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
     pub database_url: String,
 
+    /// Metric catalog (TOML): aggregation, unit and description per metric key, on top of
+    /// the built-in defaults. Used by `retention` and served as `metricCatalog`.
+    #[arg(long, env = "METRICS_CATALOG", global = true)]
+    pub catalog: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -35,6 +40,8 @@ pub enum Command {
     SeedDemo,
     /// Upsert rows from NDJSON files (one row a line, with a `kind` field).
     Ingest(IngestArgs),
+    /// Apply the retention rules: expire old rows, fold old hour/day trend points into weeks.
+    Retention(RetentionArgs),
 }
 
 #[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +73,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Run the retention job in the background every this long (e.g. `1h`); off when
+    /// absent. Each run is logged.
+    #[arg(long, env = "RETENTION_EVERY")]
+    pub retention_every: Option<humantime::Duration>,
+
     /// Rows per mutation call: bounds a write transaction (split bigger batches).
     #[arg(long, env = "MAX_BATCH_ROWS", default_value_t = 10_000)]
     pub max_batch_rows: usize,
@@ -80,4 +92,19 @@ pub struct IngestArgs {
     /// Rows per transaction.
     #[arg(long, env = "INGEST_BATCH_SIZE", default_value_t = 1000)]
     pub batch_size: usize,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RetentionArgs {
+    /// Report what a run would do, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// The instant the run ages rows from (RFC 3339); now when absent.
+    #[arg(long)]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// Only this project.
+    #[arg(long)]
+    pub project: Option<uuid::Uuid>,
 }

@@ -13,6 +13,8 @@
 //! - [`store`]: every SQL statement; no GraphQL types.
 //! - [`db`]: opening either backend, pool settings, the statement counter.
 //! - [`ingest`]: the write side: validated, idempotent, all-or-nothing batch upserts.
+//! - [`retention`]: the retention and downsampling job (spec section 5).
+//! - [`catalog`]: the metric catalog (aggregation per metric key, unit, description).
 //! - [`identity`]: deterministic UUIDv5 row ids and canonical JSON.
 //! - [`buckets`]: UTC bucket arithmetic per grain.
 //! - [`series`]: gap filling and shares, pure functions.
@@ -21,6 +23,7 @@
 //! - [`error`]: the API error type and its stable codes.
 
 pub mod buckets;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -30,6 +33,7 @@ pub mod graphql;
 pub mod identity;
 pub mod ingest;
 pub mod json;
+pub mod retention;
 pub mod series;
 pub mod server;
 pub mod store;

@@ -20,22 +20,34 @@ use tokio::net::TcpListener;
 
 use tower_http::limit::RequestBodyLimitLayer;
 
+use crate::catalog::Catalog;
 use crate::db::StatementCounter;
 use crate::graphql::{build_schema, AppSchema};
 use crate::ingest::BatchLimits;
+use crate::retention::Policy;
+use std::sync::Arc;
 
-/// Limits of the HTTP and write layers.
-#[derive(Debug, Clone, Copy)]
+/// Settings of the HTTP, write and retention-aware read layers.
+#[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Rows per mutation call.
     pub batch_limits: BatchLimits,
     /// Largest request body accepted on `/graphql`; larger ones get 413.
     pub max_body_bytes: usize,
+    /// The metric catalog served as `metricCatalog`.
+    pub catalog: Arc<Catalog>,
+    /// The retention policy, so reads can tell where full resolution starts.
+    pub policy: Policy,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { batch_limits: BatchLimits::default(), max_body_bytes: 16 * 1024 * 1024 }
+        ServerConfig {
+            batch_limits: BatchLimits::default(),
+            max_body_bytes: 16 * 1024 * 1024,
+            catalog: Arc::new(Catalog::default()),
+            policy: Policy::default(),
+        }
     }
 }
 
@@ -58,7 +70,7 @@ impl AppState {
 
     pub fn with_config(db: DatabaseConnection, statements: StatementCounter, config: ServerConfig) -> Self {
         AppState {
-            schema: build_schema(db.clone(), config.batch_limits),
+            schema: build_schema(db.clone(), &config),
             config,
             db,
             statements,

@@ -10,6 +10,7 @@
 
 pub mod args;
 pub mod breakdown;
+pub mod catalog;
 pub mod connection;
 pub mod cursor;
 pub mod drilldown;
@@ -28,17 +29,22 @@ use sea_orm::DatabaseConnection;
 use self::loaders::StoreLoader;
 use self::mutation::MutationRoot;
 use self::project::QueryRoot;
-use crate::ingest::BatchLimits;
+use crate::server::ServerConfig;
 
 pub use self::exec::execute;
 
 /// The executable schema.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// Builds the schema. The connection and the write limits are schema data (shared);
-/// loaders are per request (see [`execute`]).
-pub fn build_schema(db: DatabaseConnection, limits: BatchLimits) -> AppSchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription).data(db).data(limits).finish()
+/// Builds the schema. The connection, write limits, catalog and retention policy are
+/// schema data (shared); loaders are per request (see [`execute`]).
+pub fn build_schema(db: DatabaseConnection, config: &ServerConfig) -> AppSchema {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .data(db)
+        .data(config.batch_limits)
+        .data(config.catalog.clone())
+        .data(config.policy)
+        .finish()
 }
 
 /// The SDL as committed in `schema.graphql`: fields, arguments and enum values sorted, so

@@ -95,6 +95,13 @@ impl QueryRoot {
         Ok(ids.iter().map(|id| found.get(&ProjectKey(*id)).cloned().map(ProjectNode::new)).collect())
     }
 
+    /// The metric catalog: every metric key the API knows, with its unit, description and
+    /// how its points fold when downsampled. Keys outside it still work (they fold with
+    /// `AVG`).
+    async fn metric_catalog(&self, ctx: &Context<'_>) -> Vec<super::catalog::MetricDefinition> {
+        super::catalog::definitions(ctx)
+    }
+
     /// Every known project, ordered by id, a page at a time: for discovery in a GraphQL
     /// IDE.
     async fn project_list(

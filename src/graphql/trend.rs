@@ -1,7 +1,7 @@
 //! `Project.trend`, `Project.trends` and `Project.trendsMatching`: time series with
 //! server-side gap filling and period-over-period comparison.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_graphql::{Context, Enum, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -11,11 +11,12 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::args;
-use super::loader;
 use super::loaders::{CanonicalJson, DimensionKey, TrendKey};
+use super::{loader, request_time};
 use crate::buckets;
 use crate::error::{ApiError, Result};
 use crate::identity::canonical_json;
+use crate::retention::Policy;
 use crate::series::{self, Fill, SeriesPoint, StoredPoint};
 
 /// The width of a time bucket. Buckets are aligned in UTC: an hour, a day, an ISO week
@@ -84,6 +85,12 @@ pub struct TrendPoint {
     pub computed_at: Option<DateTime<Utc>>,
     /// True when no stored point backs this bucket and the value comes from `fill`.
     pub filled: bool,
+    /// The width of this point's bucket: the series' grain, or `WEEK` for the older part
+    /// of a series read with `includeDownsampled`.
+    pub grain: GrainArg,
+    /// Set on a week point that the retention job folded from finer points: the grain it
+    /// was folded from (`valueJson` then holds `count`, `sum`, `min`, `max`, `avg`).
+    pub downsampled_from: Option<GrainArg>,
 }
 
 /// One bucket of a comparison window, lined up with a bucket of the main series.
@@ -140,6 +147,11 @@ pub struct TrendSeries {
     /// The same series over the earlier window asked for with `compareTo`; null without
     /// it.
     pub comparison: Option<TrendComparison>,
+    /// For an `HOUR` or `DAY` series whose range reaches past the retention horizon: the
+    /// first bucket kept at full resolution. Older hour and day points are folded into
+    /// week points by the retention job (read them with `includeDownsampled: true`).
+    /// Null when the whole range is within the horizon.
+    pub full_resolution_from: Option<DateTime<Utc>>,
 }
 
 /// The earlier window of a comparison: `buckets[i]` lines up with the main window's
@@ -161,28 +173,58 @@ struct Window {
     buckets: Vec<DateTime<Utc>>,
     /// The comparison window asked for with `compareTo`.
     earlier: Option<(ComparePeriod, EarlierWindow)>,
+    /// Where full resolution starts, when the range reaches past the retention horizon.
+    full_resolution_from: Option<DateTime<Utc>>,
+    /// With `includeDownsampled`: the week range `[from, fullResolutionFrom)` read as week
+    /// points, and the buckets the series is drawn over (weeks, then the grain's buckets).
+    downsampled: Option<DownsampledPart>,
+}
+
+/// With `includeDownsampled`: the week range `[from, to)` read as week points, and the
+/// buckets the series is drawn over (weeks, then the grain's buckets).
+struct DownsampledPart {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    drawn: Vec<DateTime<Utc>>,
+}
+
+/// What a trend field asked for beyond its range.
+struct Options {
+    fill: GapFill,
+    compare: Option<ComparePeriod>,
+    include_downsampled: bool,
 }
 
 impl Window {
-    fn new(
-        grain: GrainArg,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        fill: GapFill,
-        compare: Option<ComparePeriod>,
-    ) -> Result<Self> {
+    fn new(ctx: &Context<'_>, grain: GrainArg, from: DateTime<Utc>, to: DateTime<Utc>, opts: Options) -> Result<Self> {
         let grain: TimeGrain = grain.into();
         let (from, to) = args::bucket_range(grain, from, to)?;
+        let policy = ctx.data_opt::<Policy>().copied().unwrap_or_default();
+        let horizon = policy.full_resolution_from(request_time(ctx));
+        let fine = matches!(grain, TimeGrain::Hour | TimeGrain::Day);
+        let full_resolution_from = (fine && from < horizon).then_some(horizon);
+        let downsampled = match full_resolution_from {
+            Some(h) if opts.include_downsampled => {
+                let week_from = buckets::truncate(TimeGrain::Week, from);
+                let week_to = h.min(buckets::ceil(TimeGrain::Week, to).unwrap_or(h));
+                let mut drawn = buckets::walk(TimeGrain::Week, week_from, week_to);
+                drawn.extend(buckets::walk(grain, h.max(from), to));
+                Some(DownsampledPart { from: week_from, to: week_to, drawn })
+            }
+            _ => None,
+        };
         let mut w = Window {
             grain,
             from,
             to,
-            fill: fill.into(),
-            gap_fill: fill,
+            fill: opts.fill.into(),
+            gap_fill: opts.fill,
             buckets: buckets::walk(grain, from, to),
             earlier: None,
+            full_resolution_from,
+            downsampled,
         };
-        if let Some(period) = compare {
+        if let Some(period) = opts.compare {
             let earlier = w
                 .earlier(period)
                 .ok_or_else(|| ApiError::bad_input("argument `compareTo`: the earlier window is out of range"))?;
@@ -256,22 +298,50 @@ fn by_dimensions(rows: &[TrendPointRow]) -> BTreeMap<String, Vec<&TrendPointRow>
     out
 }
 
+/// The grain a folded week point came from, read from its `value_json`.
+fn downsampled_from(row: &TrendPointRow) -> Option<GrainArg> {
+    let from = row.value_json.as_ref()?.get("downsampled_from")?.as_str()?;
+    TimeGrain::parse(from).map(Into::into)
+}
+
+/// The rows of one series: its own grain's, and the week points of the older part when
+/// read with `includeDownsampled`.
+struct SeriesRows<'a> {
+    fine: Vec<&'a TrendPointRow>,
+    weeks: Vec<&'a TrendPointRow>,
+}
+
 fn build_series(
     metric_key: &str,
     dims: &Value,
     w: &Window,
-    rows: &[&TrendPointRow],
+    rows: &SeriesRows<'_>,
     comparison: Option<TrendComparison>,
 ) -> TrendSeries {
-    let points = series::fill(&w.buckets, &stored_map(rows), w.fill)
+    // With `includeDownsampled`, the part before `fullResolutionFrom` is drawn from week
+    // points only, the rest from the series' grain.
+    let (drawn, fine): (&[DateTime<Utc>], Vec<&TrendPointRow>) = match (&w.downsampled, w.full_resolution_from) {
+        (Some(DownsampledPart { drawn, .. }), Some(h)) => (drawn, rows.fine.iter().copied().filter(|r| r.time_bucket >= h).collect()),
+        _ => (&w.buckets, rows.fine.clone()),
+    };
+    let by_bucket: HashMap<DateTime<Utc>, &TrendPointRow> =
+        fine.iter().chain(rows.weeks.iter()).map(|r| (r.time_bucket, *r)).collect();
+    let stored: Vec<&TrendPointRow> = by_bucket.values().copied().collect();
+    let points = series::fill(drawn, &stored_map(&stored), w.fill)
         .into_iter()
-        .map(|p: SeriesPoint| TrendPoint {
-            bucket: p.bucket,
-            value: p.value,
-            value_json: p.value_json.map(Json),
-            dimensions: Json(dims.clone()),
-            computed_at: p.computed_at,
-            filled: p.filled,
+        .map(|p: SeriesPoint| {
+            let row = by_bucket.get(&p.bucket);
+            let is_week = w.full_resolution_from.is_some_and(|h| w.downsampled.is_some() && p.bucket < h);
+            TrendPoint {
+                bucket: p.bucket,
+                value: p.value,
+                value_json: p.value_json.map(Json),
+                dimensions: Json(dims.clone()),
+                computed_at: p.computed_at,
+                filled: p.filled,
+                grain: if is_week { GrainArg::Week } else { w.grain.into() },
+                downsampled_from: row.and_then(|r| downsampled_from(r)),
+            }
         })
         .collect();
     TrendSeries {
@@ -282,8 +352,9 @@ fn build_series(
         to: w.to,
         fill: w.gap_fill,
         points,
-        last_computed_at: rows.iter().map(|r| r.computed_at).max(),
+        last_computed_at: stored.iter().map(|r| r.computed_at).max(),
         comparison,
+        full_resolution_from: w.full_resolution_from,
     }
 }
 
@@ -314,53 +385,65 @@ fn build_comparison(
     TrendComparison { period, from: earlier.from, to: earlier.to, points }
 }
 
+/// The rows loaded for one metric.
+#[derive(Default)]
+struct Loaded {
+    rows: Vec<TrendPointRow>,
+    /// The comparison window's rows, with `compareTo`.
+    cmp: Option<Vec<TrendPointRow>>,
+    /// The week points of the older part, with `includeDownsampled`.
+    weeks: Vec<TrendPointRow>,
+}
+
 /// Loads the series of `metric_keys` for one project through the loader: one key per
-/// metric for the window and one per metric for the comparison window. Returns, per
-/// metric, the rows of the window and of the comparison window.
+/// metric for the window, and per metric one for the comparison window and one for the
+/// week points, when asked for. Keys of the same shape across projects share a statement.
 async fn load(
     ctx: &Context<'_>,
     project_id: Uuid,
     metric_keys: &[String],
     w: &Window,
     dims: &DimensionKey,
-) -> Result<Vec<(Vec<TrendPointRow>, Option<Vec<TrendPointRow>>)>> {
+) -> Result<Vec<Loaded>> {
     let loader = loader(ctx);
-    let earlier = w.earlier.as_ref().map(|(_, e)| e);
-    let keys: Vec<TrendKey> = metric_keys.iter().map(|m| w.key(project_id, m, dims, w.from, w.to)).collect();
-    let cmp_keys: Vec<TrendKey> = match earlier {
-        Some(e) => metric_keys.iter().map(|m| w.key(project_id, m, dims, e.from, e.to)).collect(),
+    let keys =
+        |from, to| -> Vec<TrendKey> { metric_keys.iter().map(|m| w.key(project_id, m, dims, from, to)).collect() };
+    let main_keys = keys(w.from, w.to);
+    let cmp_keys = w.earlier.as_ref().map(|(_, e)| keys(e.from, e.to)).unwrap_or_default();
+    let week_keys: Vec<TrendKey> = match &w.downsampled {
+        Some(part) => keys(part.from, part.to).into_iter().map(|k| TrendKey { grain: TimeGrain::Week, ..k }).collect(),
         None => Vec::new(),
     };
-    let (main, cmp) = tokio::join!(loader.load_many(keys.clone()), loader.load_many(cmp_keys.clone()));
-    let (mut main, mut cmp) = (main.map_err(ApiError::from)?, cmp.map_err(ApiError::from)?);
-    Ok(keys
+    let (main, cmp, weeks) = tokio::join!(
+        loader.load_many(main_keys.clone()),
+        loader.load_many(cmp_keys.clone()),
+        loader.load_many(week_keys.clone())
+    );
+    let (mut main, mut cmp, mut weeks) =
+        (main.map_err(ApiError::from)?, cmp.map_err(ApiError::from)?, weeks.map_err(ApiError::from)?);
+    Ok(main_keys
         .iter()
         .enumerate()
-        .map(|(i, k)| {
-            let rows = main.remove(k).unwrap_or_default();
-            let cmp_rows = earlier.as_ref().map(|_| cmp.remove(&cmp_keys[i]).unwrap_or_default());
-            (rows, cmp_rows)
+        .map(|(i, k)| Loaded {
+            rows: main.remove(k).unwrap_or_default(),
+            cmp: cmp_keys.get(i).map(|k| cmp.remove(k).unwrap_or_default()),
+            weeks: week_keys.get(i).and_then(|k| weeks.remove(k)).unwrap_or_default(),
         })
         .collect())
 }
 
 /// Builds one series per distinct dimensions found (or exactly one, for `exact`).
-fn assemble(
-    metric_key: &str,
-    w: &Window,
-    rows: &[TrendPointRow],
-    cmp_rows: Option<&[TrendPointRow]>,
-    exact: Option<&Value>,
-) -> Vec<TrendSeries> {
-    let main = by_dimensions(rows);
-    let cmp = cmp_rows.map(by_dimensions);
-    let mut dims: Vec<String> = main.keys().cloned().collect();
+fn assemble(metric_key: &str, w: &Window, loaded: &Loaded, exact: Option<&Value>) -> Vec<TrendSeries> {
+    let main = by_dimensions(&loaded.rows);
+    let weeks = by_dimensions(&loaded.weeks);
+    let cmp = loaded.cmp.as_deref().map(by_dimensions);
+    let mut dims: BTreeSet<String> = main.keys().cloned().collect();
+    dims.extend(weeks.keys().cloned());
     if let Some(c) = &cmp {
-        dims.extend(c.keys().filter(|k| !main.contains_key(*k)).cloned());
-        dims.sort();
+        dims.extend(c.keys().cloned());
     }
     if let Some(e) = exact {
-        dims = vec![canonical_json(e)];
+        dims = BTreeSet::from([canonical_json(e)]);
     }
     let empty: Vec<&TrendPointRow> = Vec::new();
     dims.iter()
@@ -372,7 +455,11 @@ fn assemble(
                 }
                 _ => None,
             };
-            build_series(metric_key, &dims_value, w, main.get(d).unwrap_or(&empty), comparison)
+            let rows = SeriesRows {
+                fine: main.get(d).cloned().unwrap_or_default(),
+                weeks: weeks.get(d).cloned().unwrap_or_default(),
+            };
+            build_series(metric_key, &dims_value, w, &rows, comparison)
         })
         .collect()
 }
@@ -397,14 +484,19 @@ impl ProjectTrends {
         >,
         #[graphql(desc = "How to fill buckets without a stored point.", default_with = "GapFill::None")] fill: GapFill,
         #[graphql(desc = "Also return the same series over an earlier window.")] compare_to: Option<ComparePeriod>,
+        #[graphql(
+            desc = "For HOUR and DAY: draw the part of the range before `fullResolutionFrom` from week points (folded by the retention job, marked with `downsampledFrom`), so a long chart has no hole.",
+            default = false
+        )]
+        include_downsampled: bool,
     ) -> Result<TrendSeries> {
         args::key("metricKey", &metric_key)?;
         let dims = args::json_object("dimensions", dimensions)?.unwrap_or_else(|| Value::Object(Default::default()));
-        let w = Window::new(grain, from, to, fill, compare_to)?;
+        let w = Window::new(ctx, grain, from, to, Options { fill, compare: compare_to, include_downsampled })?;
         let key = DimensionKey::Exact(CanonicalJson::new(&dims));
         let mut loaded = load(ctx, self.0, std::slice::from_ref(&metric_key), &w, &key).await?;
-        let (rows, cmp) = loaded.pop().unwrap_or_default();
-        let mut series = assemble(&metric_key, &w, &rows, cmp.as_deref(), Some(&dims));
+        let one = loaded.pop().unwrap_or_default();
+        let mut series = assemble(&metric_key, &w, &one, Some(&dims));
         Ok(series.pop().expect("exact dimensions give one series"))
     }
 
@@ -423,6 +515,11 @@ impl ProjectTrends {
         >,
         #[graphql(desc = "How to fill buckets without a stored point.", default_with = "GapFill::None")] fill: GapFill,
         #[graphql(desc = "Also return each series over an earlier window.")] compare_to: Option<ComparePeriod>,
+        #[graphql(
+            desc = "For HOUR and DAY: draw the part of the range before `fullResolutionFrom` from week points (folded by the retention job, marked with `downsampledFrom`), so a long chart has no hole.",
+            default = false
+        )]
+        include_downsampled: bool,
     ) -> Result<Vec<TrendSeries>> {
         if metric_keys.len() > args::MAX_METRIC_KEYS {
             return Err(ApiError::bad_input(format!(
@@ -435,14 +532,10 @@ impl ProjectTrends {
             args::key("metricKeys", k)?;
         }
         let dims = args::json_object("dimensions", dimensions)?.unwrap_or_else(|| Value::Object(Default::default()));
-        let w = Window::new(grain, from, to, fill, compare_to)?;
+        let w = Window::new(ctx, grain, from, to, Options { fill, compare: compare_to, include_downsampled })?;
         let key = DimensionKey::Exact(CanonicalJson::new(&dims));
         let loaded = load(ctx, self.0, &metric_keys, &w, &key).await?;
-        Ok(metric_keys
-            .iter()
-            .zip(loaded)
-            .flat_map(|(m, (rows, cmp))| assemble(m, &w, &rows, cmp.as_deref(), Some(&dims)))
-            .collect())
+        Ok(metric_keys.iter().zip(loaded).flat_map(|(m, l)| assemble(m, &w, &l, Some(&dims))).collect())
     }
 
     /// Every series of a metric whose dimensions contain `dimensions` (PostgreSQL `@>`
@@ -460,13 +553,18 @@ impl ProjectTrends {
         #[graphql(desc = "A JSON object every returned series' dimensions contain.")] dimensions: Json<Value>,
         #[graphql(desc = "How to fill buckets without a stored point.", default_with = "GapFill::None")] fill: GapFill,
         #[graphql(desc = "Also return each series over an earlier window.")] compare_to: Option<ComparePeriod>,
+        #[graphql(
+            desc = "For HOUR and DAY: draw the part of the range before `fullResolutionFrom` from week points (folded by the retention job, marked with `downsampledFrom`), so a long chart has no hole.",
+            default = false
+        )]
+        include_downsampled: bool,
     ) -> Result<Vec<TrendSeries>> {
         args::key("metricKey", &metric_key)?;
         let filter = args::json_object("dimensions", Some(dimensions))?.unwrap_or_default();
-        let w = Window::new(grain, from, to, fill, compare_to)?;
+        let w = Window::new(ctx, grain, from, to, Options { fill, compare: compare_to, include_downsampled })?;
         let key = DimensionKey::Contains(CanonicalJson::new(&filter));
         let mut loaded = load(ctx, self.0, std::slice::from_ref(&metric_key), &w, &key).await?;
-        let (rows, cmp) = loaded.pop().unwrap_or_default();
-        Ok(assemble(&metric_key, &w, &rows, cmp.as_deref(), None))
+        let one = loaded.pop().unwrap_or_default();
+        Ok(assemble(&metric_key, &w, &one, None))
     }
 }

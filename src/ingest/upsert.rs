@@ -224,6 +224,33 @@ pub async fn set_project_name(db: &DatabaseConnection, id: Uuid, name: Option<St
     Ok(())
 }
 
+/// `INSERT INTO table (columns) VALUES (...), (...)` for a chunk of rows.
+fn insert_values<R>(backend: DbBackend, table: &Table<R>, chunk: &[R]) -> Sql {
+    let mut sql = Sql::new(backend);
+    sql.push(&format!("INSERT INTO {} ({}) VALUES ", table.name, table.columns.join(", ")));
+    for (i, r) in chunk.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        (table.push)(&mut sql, r);
+    }
+    sql
+}
+
+/// Inserts trend rows whose id is not stored yet, leaving stored ones as they are (the
+/// retention job's week points never overwrite a compute job's). Returns the rows
+/// inserted.
+pub async fn insert_trend_rows_if_absent(db: &impl ConnectionTrait, rows: &[TrendRow]) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let mut inserted = 0;
+    for chunk in rows.chunks((max_params(backend) / TREND.columns.len()).max(1)) {
+        let mut sql = insert_values(backend, &TREND, chunk);
+        sql.push(" ON CONFLICT (id) DO NOTHING");
+        inserted += db.execute_raw(sql.build()).await?.rows_affected();
+    }
+    Ok(inserted)
+}
+
 async fn upsert<R: Row>(db: &impl ConnectionTrait, table: &Table<R>, rows: &[R]) -> Result<UpsertCounts, DbErr> {
     let backend = db.get_database_backend();
     let mut counts = UpsertCounts::default();
@@ -248,14 +275,7 @@ async fn upsert<R: Row>(db: &impl ConnectionTrait, table: &Table<R>, rows: &[R])
             }
         };
 
-        let mut sql = Sql::new(backend);
-        sql.push(&format!("INSERT INTO {} ({}) VALUES ", table.name, table.columns.join(", ")));
-        for (i, r) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            (table.push)(&mut sql, r);
-        }
+        let mut sql = insert_values(backend, table, chunk);
         let set: Vec<String> = table.updated.iter().map(|c| format!("{c} = excluded.{c}")).collect();
         let changed: Vec<String> =
             table.compared.iter().map(|c| format!("{}.{c} {distinct} excluded.{c}", table.name)).collect();

@@ -1,0 +1,335 @@
+//! Retention and downsampling (spec section 5) on both backends, at a fixed `now`:
+//! each rule at its boundary, folded values per aggregation, stored week points kept,
+//! dry runs, idempotency, interrupted runs, and retention-aware reads.
+
+mod common;
+
+use chrono::{DateTime, Duration, Utc};
+use common::fixtures::{self, pid, t};
+use common::TestApp;
+use entity::sea_orm_active_enums::TimeGrain;
+use metrics_api::catalog::Catalog;
+use metrics_api::identity::EntityRef;
+use metrics_api::retention::{self, Options, Policy, Report};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{json, Value};
+
+/// A Monday: 90 days earlier is Tuesday 2026-03-03, whose ISO week starts 2026-03-02.
+const NOW: &str = "2026-06-01T00:00:00Z";
+
+fn now() -> DateTime<Utc> {
+    t(NOW)
+}
+
+async fn run(app: &TestApp, catalog: &Catalog, project: Option<uuid::Uuid>, dry_run: bool) -> Report {
+    retention::run(&app.db, catalog, &Policy::default(), Options { now: now(), project, dry_run })
+        .await
+        .expect("retention run")
+}
+
+/// Every row of the four tables, as comparable text.
+async fn dump(app: &TestApp) -> Vec<String> {
+    let mut out = Vec::new();
+    for (table, cols) in [
+        ("metrics_summary", "id, captured_at, scope, payload"),
+        ("metrics_trend_point", "id, metric_key, time_bucket, dimensions, value_numeric, value_json"),
+        ("metrics_breakdown_point", "id, time_bucket, value_numeric"),
+        ("metrics_drilldown", "id, time_bucket, payload"),
+    ] {
+        let sql = match app.backend {
+            common::Backend::Postgres => format!("SELECT CAST(ROW({cols}) AS text) AS r FROM {table} ORDER BY id"),
+            // SQLite keeps UUIDs as blobs: hex them to text.
+            common::Backend::Sqlite => {
+                format!(
+                    "SELECT {} AS r FROM {table} ORDER BY id",
+                    cols.replacen("id", "hex(id)", 1).replace(", ", " || '|' || ")
+                )
+            }
+        };
+        for row in app.db.query_all_raw(Statement::from_string(app.db_backend(), sql)).await.unwrap() {
+            let r: Option<String> = row.try_get("", "r").unwrap();
+            out.push(format!("{table}: {}", r.unwrap_or_default()));
+        }
+    }
+    out
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    let row = app.db.query_one_raw(Statement::from_string(app.db_backend(), sql.to_owned())).await.unwrap().unwrap();
+    row.try_get("", "n").unwrap()
+}
+
+fn ago(d: i64, secs: i64) -> String {
+    (now() - Duration::days(d) + Duration::seconds(secs)).to_rfc3339()
+}
+
+async fn each_rule_at_its_boundary(app: &TestApp) {
+    let p = pid(1);
+    fixtures::project(&app.db, p, "a").await;
+    // Summaries: 180 days, then one per UTC day past 30 days.
+    fixtures::summary(&app.db, p, &ago(180, -1), None, json!({ "n": 1 })).await; // 180d+1s: gone
+    fixtures::summary(&app.db, p, &ago(180, 0), None, json!({ "n": 2 })).await; // exactly 180d: kept
+                                                                                // 180d-1s, the same UTC day as n=2 but another scope: its own daily series.
+    fixtures::summary(&app.db, p, &ago(180, 1), Some(json!({"phase": "x"})), json!({ "n": 3 })).await;
+    fixtures::summary(&app.db, p, "2026-05-01T12:00:00Z", None, json!({ "n": 4 })).await; // 30d+12h: not the latest of its day
+    fixtures::summary(&app.db, p, &ago(30, -1), None, json!({ "n": 5 })).await; // 23:59:59, latest of 05-01
+    fixtures::summary(&app.db, p, "2026-05-01T06:00:00Z", Some(json!({"phase": "b"})), json!({ "n": 6 })).await; // alone in its scope
+    fixtures::summary(&app.db, p, &ago(30, 0), None, json!({ "n": 7 })).await; // exactly 30 days: inside
+    fixtures::summary(&app.db, p, &ago(30, 1), None, json!({ "n": 8 })).await; // newer, same day
+    fixtures::summary(&app.db, p, "2026-04-10T01:00:00Z", None, json!({ "n": 9 })).await;
+    fixtures::summary(&app.db, p, "2026-04-10T23:00:00Z", None, json!({ "n": 10 })).await;
+
+    // Breakdowns: 90 days by bucket, or by computed_at without one.
+    for (bucket, v) in [(ago(90, -3600), 1.0), (ago(90, 0), 2.0)] {
+        fixtures::breakdown(&app.db, p, "wip", Some(TimeGrain::Hour), Some(&bucket), "state", "open", v).await;
+    }
+    for (secs, v) in [(-1, 1.0), (0, 2.0), (1, 3.0)] {
+        let computed = ago(90, secs);
+        fixtures::breakdown(&app.db, p, "snap", None, None, "state", &format!("v{v}"), v).await;
+        let mut sql = metrics_api::store::sql::Sql::new(app.db_backend());
+        sql.push("UPDATE metrics_breakdown_point SET computed_at = ").bind_time(t(&computed));
+        sql.push(" WHERE dimension_value = ").bind(format!("v{v}"));
+        app.db.execute_raw(sql.build()).await.unwrap();
+    }
+    // Drilldowns: 30 days, by bucket or computed_at.
+    let mut rows = Vec::new();
+    for (i, secs) in [-1i64, 0, 1].iter().enumerate() {
+        rows.push(fixtures::drilldown_row(
+            p,
+            "cycle",
+            "task",
+            EntityRef::Reference(format!("b{i}")),
+            Some(t(&ago(30, *secs))),
+        ));
+        let mut undated = fixtures::drilldown_row(p, "cycle", "task", EntityRef::Reference(format!("c{i}")), None);
+        undated.computed_at = sea_orm::ActiveValue::Set(t(&ago(30, *secs)));
+        rows.push(undated);
+    }
+    fixtures::drilldowns(&app.db, rows).await;
+    // Trend: hour points either side of the first full-resolution week (2026-03-02).
+    fixtures::trend(&app.db, p, "tasks_completed", TimeGrain::Hour, "2026-03-01T23:00:00Z", json!({}), 5.0).await;
+    fixtures::trend(&app.db, p, "tasks_completed", TimeGrain::Hour, "2026-03-02T00:00:00Z", json!({}), 6.0).await;
+
+    let report = run(app, &Catalog::default(), None, false).await;
+    assert_eq!(report.summary.deleted, 3, "[{:?}] {report:?}", app.backend);
+    assert_eq!(report.breakdown.deleted, 2, "{report:?}");
+    assert_eq!(report.drilldown.deleted, 2, "{report:?}");
+    assert_eq!(report.trend.downsampled, 1, "{report:?}");
+    assert_eq!(report.trend.created, 1, "{report:?}");
+
+    let d = app
+        .data(
+            r#"query($p: UUID!, $s: JSON) { project(id: $p) { summaries(first: 50, scope: $s) { edges { node { payload } } } } }"#,
+            json!({ "p": p }),
+        )
+        .await;
+    let kept: Vec<i64> = d["project"]["summaries"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["payload"]["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(kept, vec![8, 7, 5, 10, 2], "[{:?}]", app.backend);
+    assert_eq!(count(app, "SELECT COUNT(*) AS n FROM metrics_summary").await, 7, "the scoped snapshots stay");
+    let vals: Vec<f64> = app
+        .db
+        .query_all_raw(Statement::from_string(
+            app.db_backend(),
+            "SELECT value_numeric FROM metrics_breakdown_point ORDER BY value_numeric".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get("", "value_numeric").unwrap())
+        .collect();
+    assert_eq!(vals, vec![2.0, 2.0, 3.0], "bucket at 90d kept; computed 90d and 90d-1s kept");
+    assert_eq!(count(app, "SELECT COUNT(*) AS n FROM metrics_drilldown").await, 4);
+    assert_eq!(
+        count(app, "SELECT COUNT(*) AS n FROM metrics_trend_point WHERE value_numeric = 6").await,
+        1,
+        "the full-resolution week stays"
+    );
+}
+
+/// Day values 1..=7 in the week of 2026-02-16, hour values in the week of 2026-02-09.
+async fn fold_fixture(app: &TestApp, p: uuid::Uuid) {
+    let mut rows = Vec::new();
+    for metric in ["tasks_completed", "task_cycle_time", "wip", "custom_min", "mystery"] {
+        for d in 0..7 {
+            let b = t("2026-02-16T00:00:00Z") + Duration::days(d);
+            rows.push(fixtures::trend_row(p, metric, TimeGrain::Day, b, json!({"team": "a"}), Some((d + 1) as f64)));
+            // Hour points of the same week: day points win, these must not count twice.
+            rows.push(fixtures::trend_row(
+                p,
+                metric,
+                TimeGrain::Hour,
+                b + Duration::hours(3),
+                json!({"team": "a"}),
+                Some(100.0),
+            ));
+        }
+        for h in 0..5 {
+            let b = t("2026-02-09T00:00:00Z") + Duration::hours(h * 30);
+            rows.push(fixtures::trend_row(p, metric, TimeGrain::Hour, b, json!({}), Some(h as f64 * 2.0)));
+        }
+    }
+    fixtures::trends(&app.db, rows).await;
+}
+
+async fn folded_values_follow_the_catalog(app: &TestApp) {
+    let p = pid(1);
+    fixtures::project(&app.db, p, "a").await;
+    fold_fixture(app, p).await;
+    // A week point a compute job already wrote is authoritative.
+    fixtures::trend(&app.db, p, "tasks_completed", TimeGrain::Week, "2026-02-09T00:00:00Z", json!({}), 999.0).await;
+    let mut catalog = Catalog::default();
+    catalog.merge_toml("[metrics.custom_min]\naggregation = \"min\"\nunit = \"x\"\n").unwrap();
+
+    let report = run(app, &catalog, None, false).await;
+    assert_eq!(report.unknown_metrics.iter().collect::<Vec<_>>(), vec!["mystery"]);
+    assert_eq!(report.trend.downsampled, 5 * (7 + 7 + 5));
+    assert_eq!(report.trend.created, 5 * 2 - 1, "one week point was already stored");
+    assert_eq!(count(app, "SELECT COUNT(*) AS n FROM metrics_trend_point WHERE time_grain <> 'week'").await, 0);
+
+    let q = r#"query($p: UUID!, $m: String!, $d: JSON) { project(id: $p) {
+        trend(metricKey: $m, grain: WEEK, from: "2026-02-09T00:00:00Z", to: "2026-02-23T00:00:00Z", dimensions: $d) {
+            points { bucket value valueJson downsampledFrom grain } } } }"#;
+    let week = |m: &'static str, d: Value| async move {
+        app.data(q, json!({ "p": p, "m": m, "d": d })).await["project"]["trend"]["points"][0].clone()
+    };
+    // Week of 02-16, from day points 1..=7.
+    let sum = week("tasks_completed", json!({"team": "a"})).await;
+    assert_eq!(sum["value"], json!(28.0));
+    assert_eq!(sum["downsampledFrom"], "DAY");
+    assert_eq!(sum["grain"], "WEEK");
+    let vj = &sum["valueJson"];
+    assert_eq!(
+        (vj["count"].as_i64(), vj["sum"].as_f64(), vj["min"].as_f64(), vj["max"].as_f64(), vj["avg"].as_f64()),
+        (Some(7), Some(28.0), Some(1.0), Some(7.0), Some(4.0))
+    );
+    assert_eq!(vj["downsampled_from"], "day");
+    assert_eq!(week("task_cycle_time", json!({"team": "a"})).await["value"], json!(4.0));
+    assert_eq!(week("wip", json!({"team": "a"})).await["value"], json!(7.0), "last: the latest bucket's value");
+    assert_eq!(week("custom_min", json!({"team": "a"})).await["value"], json!(1.0));
+    assert_eq!(week("mystery", json!({"team": "a"})).await["value"], json!(4.0), "unknown keys fold with avg");
+    // Week of 02-09 from hour points 0,2,4,6,8: sum 20, but a stored week point wins.
+    let kept = week("tasks_completed", json!({})).await;
+    assert_eq!(kept["value"], json!(999.0));
+    assert!(kept["downsampledFrom"].is_null());
+    let hours = week("wip", json!({})).await;
+    assert_eq!((hours["value"].as_f64(), hours["downsampledFrom"].as_str()), (Some(8.0), Some("HOUR")));
+    assert_eq!(week("task_cycle_time", json!({})).await["value"], json!(4.0));
+}
+
+async fn dry_run_reports_the_same_and_changes_nothing(app: &TestApp) {
+    let p = pid(1);
+    fixtures::project(&app.db, p, "a").await;
+    fold_fixture(app, p).await;
+    fixtures::summary(&app.db, p, "2025-01-01T00:00:00Z", None, json!({})).await;
+    let before = dump(app).await;
+    let dry = run(app, &Catalog::default(), None, true).await;
+    assert_eq!(dump(app).await, before, "a dry run changes nothing");
+    assert!(dry.trend.downsampled > 0 && dry.summary.deleted == 1);
+    let real = run(app, &Catalog::default(), None, false).await;
+    assert_eq!(dry, real, "the dry run reports what the run does");
+    let after = dump(app).await;
+    let again = run(app, &Catalog::default(), None, false).await;
+    assert_eq!(again, Report { projects: 1, ..Default::default() }, "a second run finds nothing to do");
+    assert_eq!(dump(app).await, after);
+}
+
+/// A run stopped after some projects, completed later, ends where one full run ends.
+async fn interrupted_run_then_completed_equals_one_run(app: &TestApp) {
+    let other = match app.backend {
+        common::Backend::Sqlite => TestApp::sqlite().await,
+        common::Backend::Postgres => TestApp::postgres().await.unwrap(),
+    };
+    for a in [app, &other] {
+        for n in 1..=3 {
+            fixtures::project(&a.db, pid(n), "p").await;
+            fold_fixture(a, pid(n)).await;
+            fixtures::summary(&a.db, pid(n), "2025-01-01T00:00:00Z", None, json!({})).await;
+        }
+    }
+    run(app, &Catalog::default(), Some(pid(2)), false).await;
+    run(app, &Catalog::default(), None, false).await;
+    run(&other, &Catalog::default(), None, false).await;
+    assert_eq!(dump(app).await, dump(&other).await);
+    other.finish().await;
+}
+
+async fn reads_know_the_retention_horizon(app: &TestApp) {
+    let p = pid(1);
+    fixtures::project(&app.db, p, "a").await;
+    let today = metrics_api::buckets::truncate(TimeGrain::Day, Utc::now());
+    let mut rows = Vec::new();
+    for d in 1..=130 {
+        rows.push(fixtures::trend_row(
+            p,
+            "tasks_completed",
+            TimeGrain::Day,
+            today - Duration::days(d),
+            json!({}),
+            Some(1.0),
+        ));
+    }
+    fixtures::trends(&app.db, rows).await;
+    retention::run(
+        &app.db,
+        &Catalog::default(),
+        &Policy::default(),
+        Options { now: Utc::now(), project: None, dry_run: false },
+    )
+    .await
+    .unwrap();
+    let horizon = Policy::default().full_resolution_from(Utc::now());
+    let q = r#"query($p: UUID!, $from: DateTime!, $to: DateTime!, $inc: Boolean!) { project(id: $p) {
+        trend(metricKey: "tasks_completed", grain: DAY, from: $from, to: $to, includeDownsampled: $inc) {
+            fullResolutionFrom points { bucket value grain downsampledFrom } } } }"#;
+    let vars = |inc: bool| json!({ "p": p, "from": (today - Duration::days(120)).to_rfc3339(), "to": today.to_rfc3339(), "inc": inc });
+    let plain = app.data(q, vars(false)).await["project"]["trend"].clone();
+    assert_eq!(plain["fullResolutionFrom"], json!(horizon.to_rfc3339()));
+    let pts = plain["points"].as_array().unwrap();
+    assert!(pts.iter().all(|p| p["grain"] == "DAY" && t(p["bucket"].as_str().unwrap()) >= horizon));
+    let with = app.data(q, vars(true)).await["project"]["trend"].clone();
+    let pts = with["points"].as_array().unwrap();
+    let weeks: Vec<&Value> = pts.iter().filter(|p| p["grain"] == "WEEK").collect();
+    assert!(!weeks.is_empty());
+    assert!(weeks.iter().all(|p| p["downsampledFrom"] == "DAY" && t(p["bucket"].as_str().unwrap()) < horizon));
+    assert_eq!(pts.len() - weeks.len(), plain["points"].as_array().unwrap().len(), "the recent part is unchanged");
+    // A range within the horizon says nothing.
+    let recent =
+        json!({ "p": p, "from": (today - Duration::days(10)).to_rfc3339(), "to": today.to_rfc3339(), "inc": false });
+    assert!(app.data(q, recent).await["project"]["trend"]["fullResolutionFrom"].is_null());
+    // The catalog is discoverable.
+    let d = app.data("{ metricCatalog { key aggregation unit description } }", json!({})).await;
+    let keys: Vec<&str> = d["metricCatalog"].as_array().unwrap().iter().map(|m| m["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["gate_pass_rate", "integration_success_rate", "task_cycle_time", "tasks_completed", "wip"]);
+    assert_eq!(d["metricCatalog"][3]["aggregation"], "SUM");
+}
+
+async fn cli_prints_each_table(app: &TestApp) {
+    let p = pid(1);
+    fixtures::project(&app.db, p, "a").await;
+    fold_fixture(app, p).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_metrics-api"))
+        .args(["retention", "--dry-run", "--now", NOW])
+        .env("DATABASE_URL", &app.database_url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("dry run"), "{text}");
+    assert!(text.contains("trend:     downsampled 95 hour/day rows into 10 week points"), "{text}");
+    assert!(text.contains("unknown metric keys (folded with avg): custom_min, mystery"), "{text}");
+    assert_eq!(count(app, "SELECT COUNT(*) AS n FROM metrics_trend_point WHERE time_grain <> 'week'").await, 95);
+}
+
+both_backends!(
+    each_rule_at_its_boundary,
+    folded_values_follow_the_catalog,
+    dry_run_reports_the_same_and_changes_nothing,
+    interrupted_run_then_completed_equals_one_run,
+    reads_know_the_retention_horizon,
+    cli_prints_each_table,
+);
