@@ -5,9 +5,11 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
+use crate::auth::AuthConfig;
 use crate::catalog::Catalog;
-use crate::config::{Cli, Command, IngestArgs, MigrateAction, ServeArgs};
+use crate::config::{AuthArgs, Cli, Command, IngestArgs, MigrateAction, ServeArgs};
 use crate::db::{self, PoolSettings, StatementCounter};
+use crate::graphql::limits::QueryLimits;
 use crate::retention;
 use crate::server::{self, AppState};
 
@@ -39,6 +41,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Serve(args) => serve(&cli.database_url, Catalog::load(cli.catalog.as_deref())?, args).await,
+        Command::Token(args) => {
+            let auth = auth_config(&args.auth)?.ok_or("`token` needs --jwt-secret (or JWT_SECRET)")?;
+            let projects = crate::auth::parse_projects(&args.projects)?;
+            let token = auth
+                .mint(projects, &args.scope, args.ttl.into())
+                .ok_or("tokens can only be minted with an HS256 secret (--jwt-secret)")?;
+            println!("{token}");
+            Ok(())
+        }
         Command::Retention(args) => {
             let (db, _) = connect(&cli.database_url).await?;
             let catalog = Catalog::load(cli.catalog.as_deref())?;
@@ -103,8 +114,35 @@ async fn migrate(db: &DatabaseConnection, action: MigrateAction) -> Result<(), C
     Ok(())
 }
 
+/// The token checks of `--jwt-secret` / `--jwt-public-key`, or `None` (auth off).
+pub fn auth_config(args: &AuthArgs) -> Result<Option<AuthConfig>, CliError> {
+    let (iss, aud) = (args.jwt_issuer.clone(), args.jwt_audience.clone());
+    Ok(match (&args.jwt_secret, &args.jwt_public_key) {
+        (Some(secret), _) => Some(AuthConfig::hs256(secret.as_bytes(), iss, aud)?),
+        (None, Some(path)) => Some(AuthConfig::public_key(path, iss, aud)?),
+        (None, None) => None,
+    })
+}
+
 async fn serve(url: &str, catalog: Catalog, args: ServeArgs) -> Result<(), CliError> {
-    let (db, counter) = connect(url).await?;
+    let auth = auth_config(&args.auth)?;
+    if auth.is_none() {
+        if !args.bind.ip().is_loopback() && !args.allow_unauthenticated {
+            return Err(format!(
+                "refusing to serve without authentication on {}: configure --jwt-secret or --jwt-public-key, or pass --allow-unauthenticated",
+                args.bind
+            )
+            .into());
+        }
+        tracing::warn!("authentication is off: every request can read and write every project");
+    }
+    let l = &args.limits;
+    let settings = PoolSettings {
+        acquire_timeout: l.db_acquire_timeout.into(),
+        statement_timeout: Some(l.request_timeout.into()),
+        ..PoolSettings::default()
+    };
+    let (db, counter) = db::connect(url, &settings).await?;
     if !args.no_migrate {
         Migrator::up(&db, None).await.map_err(|e| format!("migration failed: {e}"))?;
     }
@@ -128,6 +166,17 @@ async fn serve(url: &str, catalog: Catalog, args: ServeArgs) -> Result<(), CliEr
         max_body_bytes: args.max_body_bytes,
         catalog,
         policy: retention::Policy::default(),
+        auth: auth.map(std::sync::Arc::new),
+        query_limits: QueryLimits {
+            max_depth: l.max_depth,
+            max_complexity: l.max_complexity,
+            max_aliases: l.max_aliases,
+            max_root_fields: l.max_root_fields,
+            max_batch: l.max_batch,
+            timeout: l.request_timeout.into(),
+            introspection: !l.no_introspection,
+        },
+        cors_origins: args.cors_origins.clone(),
     };
     let router = server::build_router(AppState::with_config(db, counter, config));
     server::run(listener, router, server::shutdown_signal()).await?;

@@ -42,6 +42,8 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Apply the retention rules: expire old rows, fold old hour/day trend points into weeks.
     Retention(RetentionArgs),
+    /// Mint a bearer token with the configured HS256 secret (development and tests).
+    Token(TokenArgs),
 }
 
 #[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +80,22 @@ pub struct ServeArgs {
     #[arg(long, env = "RETENTION_EVERY")]
     pub retention_every: Option<humantime::Duration>,
 
+    #[command(flatten)]
+    pub auth: AuthArgs,
+
+    /// Serve without authentication on a non-loopback address (otherwise refused when no
+    /// JWT key is configured).
+    #[arg(long, env = "ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
+    /// Origins allowed to call the API from a browser (CORS), comma-separated; none by
+    /// default.
+    #[arg(long = "cors-origin", env = "CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
     /// Rows per mutation call: bounds a write transaction (split bigger batches).
     #[arg(long, env = "MAX_BATCH_ROWS", default_value_t = 10_000)]
     pub max_batch_rows: usize,
@@ -107,4 +125,68 @@ pub struct RetentionArgs {
     /// Only this project.
     #[arg(long)]
     pub project: Option<uuid::Uuid>,
+}
+
+/// How bearer tokens are checked.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AuthArgs {
+    /// HS256 shared secret (at least 32 bytes); turns auth on.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// RS256 or ES256 public key (PEM file); turns auth on.
+    #[arg(long, env = "JWT_PUBLIC_KEY", conflicts_with = "jwt_secret")]
+    pub jwt_public_key: Option<std::path::PathBuf>,
+
+    /// Required `iss` claim, when set.
+    #[arg(long, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` claim, when set.
+    #[arg(long, env = "JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+}
+
+/// What one request may ask for (see `src/graphql/limits.rs` for why each default).
+#[derive(Debug, Args, Clone)]
+pub struct LimitArgs {
+    /// Maximum query depth.
+    #[arg(long, env = "MAX_DEPTH", default_value_t = 20)]
+    pub max_depth: usize,
+    /// Maximum query complexity (lists weigh their page size, trends their buckets).
+    #[arg(long, env = "MAX_COMPLEXITY", default_value_t = 50_000)]
+    pub max_complexity: usize,
+    /// Maximum aliased fields in one operation.
+    #[arg(long, env = "MAX_ALIASES", default_value_t = 256)]
+    pub max_aliases: usize,
+    /// Maximum root fields in one operation.
+    #[arg(long, env = "MAX_ROOT_FIELDS", default_value_t = 50)]
+    pub max_root_fields: usize,
+    /// Maximum requests in one batched request.
+    #[arg(long, env = "MAX_BATCH", default_value_t = 10)]
+    pub max_batch: usize,
+    /// Request timeout; also PostgreSQL's `statement_timeout`.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s")]
+    pub request_timeout: humantime::Duration,
+    /// How long a request waits for a database connection before `SERVICE_UNAVAILABLE`.
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT", default_value = "2s")]
+    pub db_acquire_timeout: humantime::Duration,
+    /// Refuse introspection (`__schema`, `__type`).
+    #[arg(long, env = "NO_INTROSPECTION")]
+    pub no_introspection: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// Projects the token allows: `*` or comma-separated UUIDs.
+    #[arg(long)]
+    pub projects: String,
+    /// Space-separated scopes: `metrics:read`, `metrics:write`.
+    #[arg(long, default_value = "metrics:read")]
+    pub scope: String,
+    /// Lifetime of the token.
+    #[arg(long, default_value = "1h")]
+    pub ttl: humantime::Duration,
 }

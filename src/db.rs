@@ -88,11 +88,13 @@ pub struct PoolSettings {
     /// How long a request waits for a connection before failing with
     /// `SERVICE_UNAVAILABLE`: short, so a dead database fails requests fast.
     pub acquire_timeout: Duration,
+    /// PostgreSQL `statement_timeout`: the server cancels a statement running longer.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(2) }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(2), statement_timeout: None }
     }
 }
 
@@ -108,6 +110,10 @@ pub async fn connect(
         .acquire_timeout(settings.acquire_timeout)
         .connect_timeout(settings.acquire_timeout)
         .sqlx_logging(false);
+    if let Some(t) = settings.statement_timeout {
+        let ms = t.as_millis().to_string();
+        opts.map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", ms.clone())]));
+    }
     let mut conn = Database::connect(opts).await.map_err(|e| classify(&url, e))?;
     if conn.get_database_backend() == DbBackend::Sqlite {
         conn.execute_unprepared("PRAGMA journal_mode=WAL").await.map_err(|e| classify(&url, e))?;

@@ -17,6 +17,8 @@ use sea_orm::DbErr;
 pub enum ApiError {
     /// The client sent an argument the API cannot serve; the message names it.
     BadUserInput(String),
+    /// The token does not allow this (another project, or a missing scope).
+    Forbidden(String),
     /// The database cannot be reached (pool exhausted or connection refused).
     Unavailable,
     /// Anything else that went wrong inside: logged, never shown.
@@ -32,7 +34,7 @@ impl ApiError {
     /// The message shown to the client.
     pub fn message(&self) -> String {
         match self {
-            ApiError::BadUserInput(m) => m.clone(),
+            ApiError::BadUserInput(m) | ApiError::Forbidden(m) => m.clone(),
             ApiError::Unavailable => "the metrics database is unavailable; retry later".into(),
             ApiError::Internal => "internal error".into(),
         }
@@ -42,9 +44,15 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadUserInput(_) => "BAD_USER_INPUT",
+            ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::Unavailable => "SERVICE_UNAVAILABLE",
             ApiError::Internal => "INTERNAL_SERVER_ERROR",
         }
+    }
+
+    /// A refusal by the token's rights.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError::Forbidden(message.into())
     }
 
     /// Converts a database error, logging it: the client sees only the code.

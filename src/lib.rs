@@ -10,6 +10,7 @@
 //! - [`cli`]: what each subcommand does (`serve`, `migrate`, `schema`, `seed-demo`, `ingest`).
 //! - [`server`]: the axum router, health checks, graceful shutdown.
 //! - [`graphql`]: schema, resolvers, loaders, cursors, argument checks.
+//! - [`auth`]: JWT bearer tokens scoped to projects, and what they allow.
 //! - [`store`]: every SQL statement; no GraphQL types.
 //! - [`db`]: opening either backend, pool settings, the statement counter.
 //! - [`ingest`]: the write side: validated, idempotent, all-or-nothing batch upserts.
@@ -22,6 +23,7 @@
 //! - [`demo`]: the deterministic demo dataset.
 //! - [`error`]: the API error type and its stable codes.
 
+pub mod auth;
 pub mod buckets;
 pub mod catalog;
 pub mod cli;

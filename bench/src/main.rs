@@ -133,13 +133,15 @@ impl Drop for Server {
 
 async fn start_server(bin: &str, url: &str, port: u16) -> Server {
     // Owned by `Server` at once: dropping it (also on a panic) kills and reaps the child.
-    let server = Server(Command::new(bin)
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .env("DATABASE_URL", url)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start metrics-api (build it with `cargo build --release`)"));
+    let server = Server(
+        Command::new(bin)
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .env("DATABASE_URL", url)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start metrics-api (build it with `cargo build --release`)"),
+    );
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     for _ in 0..100 {
         if client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {

@@ -144,6 +144,7 @@ impl ProjectBreakdowns {
 
     /// A metric split by one dimension for every bucket of `[from, to)` that has rows, in
     /// bucket order: the data of a stacked chart.
+    #[graphql(complexity = "super::limits::buckets_cost(&grain, &from, &to) * child_complexity")]
     async fn breakdown_series(
         &self,
         ctx: &Context<'_>,

@@ -81,6 +81,7 @@ impl ProjectDrilldowns {
     /// Entity-level rows of a metric, a page at a time, in a stable order with opaque
     /// keyset cursors (no offsets: a page costs the same wherever it is).
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "super::limits::page_cost(first) * child_complexity")]
     async fn drilldown(
         &self,
         ctx: &Context<'_>,

@@ -24,6 +24,7 @@ use sea_orm::DatabaseConnection;
 
 use super::loaders::StoreLoader;
 use super::{AppSchema, RequestTime};
+use crate::auth::Principal;
 
 /// Loader tasks queued by the dataloaders of one HTTP request.
 #[derive(Clone, Default)]
@@ -39,20 +40,28 @@ impl TaskQueue {
     }
 }
 
-fn prepare(request: Request, db: &DatabaseConnection, queue: &TaskQueue, now: RequestTime) -> Request {
+fn prepare(request: Request, db: &DatabaseConnection, queue: &TaskQueue, now: RequestTime, who: &Principal) -> Request {
     let queue = queue.clone();
     // No delay: the batch boundary is the end of the resolver pass (see the module doc).
     let loader = DataLoader::new(StoreLoader::new(db.clone()), move |task| queue.push(task)).delay(Duration::ZERO);
-    request.data(loader).data(now)
+    request.data(loader).data(now).data(who.clone())
 }
 
-/// Executes a single or batched request with per-request loaders and request time.
-pub async fn execute(schema: &AppSchema, db: &DatabaseConnection, batch: BatchRequest) -> BatchResponse {
+/// Executes a single or batched request with per-request loaders, request time and the
+/// caller's rights.
+pub async fn execute(
+    schema: &AppSchema,
+    db: &DatabaseConnection,
+    batch: BatchRequest,
+    who: &Principal,
+) -> BatchResponse {
     let queue = TaskQueue::default();
     let now = RequestTime(chrono::Utc::now());
     let batch = match batch {
-        BatchRequest::Single(r) => BatchRequest::Single(prepare(r, db, &queue, now)),
-        BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(|r| prepare(r, db, &queue, now)).collect()),
+        BatchRequest::Single(r) => BatchRequest::Single(prepare(r, db, &queue, now, who)),
+        BatchRequest::Batch(rs) => {
+            BatchRequest::Batch(rs.into_iter().map(|r| prepare(r, db, &queue, now, who)).collect())
+        }
     };
     drive(schema.execute_batch(batch), &queue).await
 }

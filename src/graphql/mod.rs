@@ -11,10 +11,12 @@
 pub mod args;
 pub mod breakdown;
 pub mod catalog;
+pub mod codes;
 pub mod connection;
 pub mod cursor;
 pub mod drilldown;
 pub mod exec;
+pub mod limits;
 pub mod loaders;
 pub mod mutation;
 pub mod project;
@@ -39,12 +41,19 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 /// Builds the schema. The connection, write limits, catalog and retention policy are
 /// schema data (shared); loaders are per request (see [`execute`]).
 pub fn build_schema(db: DatabaseConnection, config: &ServerConfig) -> AppSchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    let limits = config.query_limits;
+    let builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .data(db)
         .data(config.batch_limits)
         .data(config.catalog.clone())
         .data(config.policy)
-        .finish()
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity);
+    if limits.introspection {
+        builder.finish()
+    } else {
+        builder.disable_introspection().finish()
+    }
 }
 
 /// The SDL as committed in `schema.graphql`: fields, arguments and enum values sorted, so
@@ -70,4 +79,18 @@ pub(crate) fn db<'a>(ctx: &'a Context<'_>) -> &'a DatabaseConnection {
 
 pub(crate) fn request_time(ctx: &Context<'_>) -> DateTime<Utc> {
     ctx.data_opt::<RequestTime>().map_or_else(Utc::now, |t| t.0)
+}
+
+/// What the request's token allows (full rights when auth is off).
+pub(crate) fn principal(ctx: &Context<'_>) -> crate::auth::Principal {
+    ctx.data_opt::<crate::auth::Principal>().cloned().unwrap_or_else(crate::auth::Principal::unrestricted)
+}
+
+/// Refuses a request whose token cannot read metrics.
+pub(crate) fn require_read(ctx: &Context<'_>) -> crate::error::Result<crate::auth::Principal> {
+    let p = principal(ctx);
+    if !p.read {
+        return Err(crate::error::ApiError::forbidden("the token's scope lacks `metrics:read`"));
+    }
+    Ok(p)
 }

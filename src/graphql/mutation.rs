@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::loaders::ProjectKey;
 use super::project::ProjectNode;
 use super::trend::GrainArg;
-use super::{db, loader};
+use super::{db, loader, principal};
 use crate::error::ApiError;
 use crate::ingest::{self, BatchLimits, IngestError, UpsertCounts};
 
@@ -157,6 +157,26 @@ fn write_error(arg: &str, err: IngestError, drilldown: bool) -> async_graphql::E
     }
 }
 
+/// Refuses a write without `metrics:write`, or touching a project the token does not
+/// allow: the whole batch, before anything is written.
+fn authorize(ctx: &Context<'_>, arg: &str, projects: impl Iterator<Item = Uuid>) -> async_graphql::Result<()> {
+    let who = principal(ctx);
+    if !who.write {
+        return Err(ApiError::forbidden("the token's scope lacks `metrics:write`").into());
+    }
+    for (row, p) in projects.enumerate() {
+        if !who.can_access(p) {
+            let message =
+                format!("argument `{arg}`, row {row}: the token does not allow project {p}; nothing was written");
+            return Err(async_graphql::Error::new(message).extend_with(|_, e| {
+                e.set("code", "FORBIDDEN");
+                e.set("row", row as u64);
+            }));
+        }
+    }
+    Ok(())
+}
+
 fn limits(ctx: &Context<'_>) -> BatchLimits {
     ctx.data_opt::<BatchLimits>().copied().unwrap_or_default()
 }
@@ -179,6 +199,7 @@ impl MutationRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "The snapshots (at most 10000 by default).")] rows: Vec<SummaryInput>,
     ) -> async_graphql::Result<UpsertResult> {
+        authorize(ctx, "rows", rows.iter().map(|r| r.project_id))?;
         let batch = rows
             .into_iter()
             .map(|r| ingest::SummaryInput {
@@ -201,6 +222,7 @@ impl MutationRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "The points (at most 10000 by default).")] points: Vec<TrendPointInput>,
     ) -> async_graphql::Result<UpsertResult> {
+        authorize(ctx, "points", points.iter().map(|r| r.project_id))?;
         let batch = points
             .into_iter()
             .map(|p| ingest::TrendPointInput {
@@ -227,6 +249,7 @@ impl MutationRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "The points (at most 10000 by default).")] points: Vec<BreakdownPointInput>,
     ) -> async_graphql::Result<UpsertResult> {
+        authorize(ctx, "points", points.iter().map(|r| r.project_id))?;
         let batch = points
             .into_iter()
             .map(|p| ingest::BreakdownPointInput {
@@ -253,6 +276,7 @@ impl MutationRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "The rows (at most 10000 by default).")] rows: Vec<DrilldownInput>,
     ) -> async_graphql::Result<UpsertResult> {
+        authorize(ctx, "rows", rows.iter().map(|r| r.project_id))?;
         let batch = rows
             .into_iter()
             .map(|r| ingest::DrilldownInput {
@@ -279,6 +303,7 @@ impl MutationRoot {
         #[graphql(desc = "The project's id.")] id: Uuid,
         #[graphql(desc = "The display name; null clears it.")] name: Option<String>,
     ) -> async_graphql::Result<ProjectNode> {
+        authorize(ctx, "id", std::iter::once(id))?;
         if let Some(n) = &name {
             if n.is_empty() || n.len() > 200 {
                 return Err(ApiError::bad_input("argument `name` must be 1 to 200 bytes long").into());

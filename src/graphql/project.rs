@@ -15,7 +15,7 @@ use super::drilldown::ProjectDrilldowns;
 use super::loaders::{ProjectKey, StoreLoader};
 use super::summary::ProjectSummaries;
 use super::trend::ProjectTrends;
-use super::{db, loader};
+use super::{db, loader, require_read};
 use crate::error::{ApiError, Result};
 
 /// A project: the owner of every metric row. Its fields read the project's summary
@@ -72,12 +72,17 @@ impl QueryRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "The project's id.")] id: Uuid,
     ) -> Result<Option<ProjectNode>> {
+        // Outside the token's projects: FORBIDDEN whether or not the project exists.
+        if !require_read(ctx)?.can_access(id) {
+            return Err(ApiError::forbidden("the token does not allow this project"));
+        }
         let p = loader(ctx).load_one(ProjectKey(id)).await.map_err(ApiError::from)?;
         Ok(p.map(ProjectNode::new))
     }
 
-    /// Several projects by id, in the order of `ids`; null for an unknown id. At most 500
-    /// ids.
+    /// Several projects by id, in the order of `ids`; null for an unknown id (and for a
+    /// project the token does not allow). At most 500 ids.
+    #[graphql(complexity = "ids.len().max(1) * child_complexity")]
     async fn projects(
         &self,
         ctx: &Context<'_>,
@@ -90,8 +95,11 @@ impl QueryRoot {
                 args::MAX_PROJECT_IDS
             )));
         }
+        let who = require_read(ctx)?;
         let loader: &DataLoader<StoreLoader> = loader(ctx);
-        let found = loader.load_many(ids.iter().map(|id| ProjectKey(*id))).await.map_err(ApiError::from)?;
+        let allowed = ids.iter().filter(|id| who.can_access(**id)).map(|id| ProjectKey(*id));
+        let found = loader.load_many(allowed).await.map_err(ApiError::from)?;
+        // A project the token does not allow is absent, like an unknown one.
         Ok(ids.iter().map(|id| found.get(&ProjectKey(*id)).cloned().map(ProjectNode::new)).collect())
     }
 
@@ -102,8 +110,9 @@ impl QueryRoot {
         super::catalog::definitions(ctx)
     }
 
-    /// Every known project, ordered by id, a page at a time: for discovery in a GraphQL
-    /// IDE.
+    /// Every known project the token allows, ordered by id, a page at a time: for
+    /// discovery in a GraphQL IDE.
+    #[graphql(complexity = "super::limits::page_cost(first) * child_complexity")]
     async fn project_list(
         &self,
         ctx: &Context<'_>,
@@ -112,9 +121,13 @@ impl QueryRoot {
             String,
         >,
     ) -> Result<ProjectConnection> {
+        let who = require_read(ctx)?;
         let limit = args::page_size("first", first)?;
         let after_id = after.as_deref().map(|c| cursor::decode_project("after", c)).transpose()?;
-        let rows = crate::store::project::list(db(ctx), after_id, limit as u64 + 1).await.map_err(ApiError::from)?;
+        let allowed = who.allowed();
+        let rows = crate::store::project::list(db(ctx), after_id, limit as u64 + 1, allowed.as_deref())
+            .await
+            .map_err(ApiError::from)?;
         Ok(ProjectConnection::from_rows(
             rows,
             limit,

@@ -79,6 +79,7 @@ impl ProjectSummaries {
     }
 
     /// Snapshot history, newest first (`capturedAt` descending), a page at a time.
+    #[graphql(complexity = "super::limits::page_cost(first) * child_complexity")]
     async fn summaries(
         &self,
         ctx: &Context<'_>,

@@ -321,7 +321,9 @@ fn build_series(
     // With `includeDownsampled`, the part before `fullResolutionFrom` is drawn from week
     // points only, the rest from the series' grain.
     let (drawn, fine): (&[DateTime<Utc>], Vec<&TrendPointRow>) = match (&w.downsampled, w.full_resolution_from) {
-        (Some(DownsampledPart { drawn, .. }), Some(h)) => (drawn, rows.fine.iter().copied().filter(|r| r.time_bucket >= h).collect()),
+        (Some(DownsampledPart { drawn, .. }), Some(h)) => {
+            (drawn, rows.fine.iter().copied().filter(|r| r.time_bucket >= h).collect())
+        }
         _ => (&w.buckets, rows.fine.clone()),
     };
     let by_bucket: HashMap<DateTime<Utc>, &TrendPointRow> =
@@ -472,6 +474,7 @@ impl ProjectTrends {
     /// One series of a metric over `[from, to)`: the series whose dimensions equal
     /// `dimensions` (default `{}`, the metric's plain series).
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "super::limits::buckets_cost(&grain, &from, &to) * child_complexity")]
     async fn trend(
         &self,
         ctx: &Context<'_>,
@@ -503,6 +506,9 @@ impl ProjectTrends {
     /// Several metrics' series over the same range, in the order of `metricKeys` (one
     /// statement for all of them). At most 50 keys.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(
+        complexity = "metric_keys.len().max(1) * super::limits::buckets_cost(&grain, &from, &to) * child_complexity"
+    )]
     async fn trends(
         &self,
         ctx: &Context<'_>,
@@ -543,6 +549,7 @@ impl ProjectTrends {
     /// per distinct dimensions, ordered by their JSON text, each gap-filled on its own.
     /// `{}` matches every series of the metric.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "4 * super::limits::buckets_cost(&grain, &from, &to) * child_complexity")]
     async fn trends_matching(
         &self,
         ctx: &Context<'_>,

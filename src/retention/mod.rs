@@ -104,7 +104,7 @@ pub async fn run(db: &DatabaseConnection, catalog: &Catalog, policy: &Policy, op
     let now = normalize_time(opts.now);
     let projects = match opts.project {
         Some(p) => vec![p],
-        None => crate::store::project::list(db, None, u64::MAX >> 1).await?.into_iter().map(|p| p.id).collect(),
+        None => crate::store::project::list(db, None, u64::MAX >> 1, None).await?.into_iter().map(|p| p.id).collect(),
     };
     let mut report = Report { projects: projects.len() as u64, ..Default::default() };
     for p in projects {

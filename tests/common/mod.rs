@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 
 use metrics_api::db::{self, PoolSettings, StatementCounter};
-use metrics_api::server::{build_router, run, AppState};
+use metrics_api::server::{build_router, run, AppState, ServerConfig};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use serde_json::{json, Value};
@@ -67,22 +67,56 @@ fn require_postgres() -> bool {
 impl TestApp {
     /// A server over a new, migrated SQLite file.
     pub async fn sqlite() -> TestApp {
+        Self::sqlite_with(ServerConfig::default()).await
+    }
+
+    /// A server with the given settings over a new, migrated SQLite file.
+    pub async fn sqlite_with(config: ServerConfig) -> TestApp {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("metrics-api-test-{}-{n}.db", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let url = format!("sqlite://{}", path.display());
         let (db, statements) = db::connect(&url, &PoolSettings::default()).await.expect("open sqlite");
         Migrator::up(&db, None).await.expect("migrate sqlite");
-        Self::start(Backend::Sqlite, db, statements, url, Cleanup::File(path)).await
+        Self::start(Backend::Sqlite, db, statements, url, Cleanup::File(path), config).await
     }
 
     /// A server over a new PostgreSQL database cloned from the migrated template; `None`
     /// (after a notice) when no PostgreSQL answers and `REQUIRE_POSTGRES` is not set.
     pub async fn postgres() -> Option<TestApp> {
+        Self::postgres_with(ServerConfig::default()).await
+    }
+
+    /// A server with the given settings over a new PostgreSQL database.
+    pub async fn postgres_with(config: ServerConfig) -> Option<TestApp> {
         let name = Self::fresh_postgres_database().await?;
         let url = database_url(&name);
         let (db, statements) = db::connect(&url, &PoolSettings::default()).await.expect("open postgres");
-        Some(Self::start(Backend::Postgres, db, statements, url, Cleanup::Database(name)).await)
+        Some(Self::start(Backend::Postgres, db, statements, url, Cleanup::Database(name), config).await)
+    }
+
+    /// A server with the given settings on `backend` (`None`: PostgreSQL skipped).
+    pub async fn on(backend: Backend, config: ServerConfig) -> Option<TestApp> {
+        match backend {
+            Backend::Sqlite => Some(Self::sqlite_with(config).await),
+            Backend::Postgres => Self::postgres_with(config).await,
+        }
+    }
+
+    /// A server over a new PostgreSQL database reached through `proxy` (host:port), with
+    /// the given pool settings: for fault tests that cut the connection.
+    pub async fn postgres_via(proxy: std::net::SocketAddr, pool: PoolSettings) -> Option<TestApp> {
+        let name = Self::fresh_postgres_database().await?;
+        let direct = database_url(&name);
+        let url = {
+            let (scheme_user, rest) = direct.split_once('@').expect("user@host in TEST_DATABASE_URL");
+            let path = rest.split_once('/').map(|(_, p)| p).unwrap_or_default();
+            format!("{scheme_user}@{proxy}/{path}")
+        };
+        let (db, statements) = db::connect(&url, &pool).await.expect("open postgres through the proxy");
+        Some(
+            Self::start(Backend::Postgres, db, statements, url, Cleanup::Database(name), ServerConfig::default()).await,
+        )
     }
 
     /// Like [`TestApp::postgres`], with every statement the server runs recorded (for
@@ -94,7 +128,11 @@ impl TestApp {
         let log = Arc::new(StdMutex::new(Vec::new()));
         let sink = log.clone();
         db.set_metric_callback(move |info| sink.lock().unwrap().push(info.statement.clone()));
-        Some((Self::start(Backend::Postgres, db, statements, url, Cleanup::Database(name)).await, log))
+        // EXPLAIN checks run one large query on purpose: no complexity cap.
+        let limits = metrics_api::graphql::limits::QueryLimits { max_complexity: usize::MAX, ..Default::default() };
+        let config = ServerConfig { query_limits: limits, ..ServerConfig::default() };
+        let app = Self::start(Backend::Postgres, db, statements, url, Cleanup::Database(name), config).await;
+        Some((app, log))
     }
 
     /// Creates an empty, migrated PostgreSQL database and returns its name.
@@ -128,10 +166,11 @@ impl TestApp {
         statements: StatementCounter,
         database_url: String,
         cleanup: Cleanup,
+        config: ServerConfig,
     ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let router = build_router(AppState::new(db.clone(), statements.clone()));
+        let router = build_router(AppState::with_config(db.clone(), statements.clone(), config));
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(run(listener, router, async {
             let _ = rx.await;

@@ -1,0 +1,33 @@
+//! Stable `extensions.code` on every error, including the ones async-graphql raises
+//! before execution (syntax, validation, input coercion), so clients can switch on codes
+//! alone.
+
+use async_graphql::ServerError;
+
+/// Gives each error without a code one:
+/// - `GRAPHQL_PARSE_FAILED`: the document does not parse;
+/// - `GRAPHQL_VALIDATION_FAILED`: it parses but is not valid against the schema (unknown
+///   fields, fragment cycles, wrong variable types, bad literal values);
+/// - `BAD_USER_INPUT`: an error at a field path without a code (an input the field could
+///   not accept).
+pub fn assign(errors: &mut [ServerError], query: &str) {
+    if errors.iter().all(has_code) {
+        return;
+    }
+    let parses = async_graphql::parser::parse_query(query).is_ok();
+    for e in errors.iter_mut().filter(|e| !has_code(e)) {
+        let code = if !e.path.is_empty() {
+            "BAD_USER_INPUT"
+        } else if parses {
+            "GRAPHQL_VALIDATION_FAILED"
+        } else {
+            "GRAPHQL_PARSE_FAILED"
+        };
+        let ext = e.extensions.get_or_insert_with(Default::default);
+        ext.set("code", code);
+    }
+}
+
+fn has_code(e: &ServerError) -> bool {
+    e.extensions.as_ref().is_some_and(|x| x.get("code").is_some())
+}
