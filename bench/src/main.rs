@@ -1,33 +1,26 @@
-//! `metrics-bench`: benchmarks of metrics-api, run against a release build and a real
-//! PostgreSQL. Benchmarks report numbers; the tests assert behaviour.
+//! `metrics-bench`: benchmarks of metrics-api against a release build and a real
+//! PostgreSQL. Benchmarks report numbers; the test suite asserts behaviour. Results and
+//! the commands that produced them are in `docs/PERFORMANCE.md`.
 //!
-//! `metrics-bench ingest`: upserts N trend points (default 1M) three ways and compares
-//! them with a raw multi-row `INSERT` of the same rows in the same run:
-//! - raw: `INSERT INTO metrics_trend_point VALUES (...), (...)` in chunks, no conflict
-//!   handling, one connection: the floor;
-//! - api: `upsertTrendPoints` over HTTP against `metrics-api serve`, 10,000 rows a call;
-//! - cli: `metrics-api ingest` of an NDJSON file.
-//!
-//! Each way starts from an empty table in a fresh database.
+//! # Layout
+//! - [`server`]: benchmark databases and the `metrics-api serve` child process.
+//! - [`ingest`]: write throughput against a raw `INSERT`.
+//! - [`dataset`]: the generated dataset, and the retention job timed over it.
+//! - [`load`]: the dashboard query mix over HTTP against the same SQL run directly.
 
-use std::io::Write;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod dataset;
+mod ingest;
+mod load;
+mod server;
 
-use chrono::{DateTime, Utc};
+use std::time::Duration;
+
 use clap::{Parser, Subcommand};
-use entity::sea_orm_active_enums::TimeGrain;
-use metrics_api::identity;
-use metrics_api::store::sql::Sql;
-use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
-use serde_json::{json, Value};
-use uuid::Uuid;
 
 #[derive(Parser)]
 #[command(name = "metrics-bench", about = "Benchmarks of metrics-api")]
 struct Cli {
-    /// PostgreSQL server to create the benchmark database on.
+    /// PostgreSQL server to create the benchmark databases on.
     #[arg(long, env = "BENCH_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     admin_url: String,
     /// The metrics-api binary to run (a release build).
@@ -48,192 +41,35 @@ enum Cmd {
         #[arg(long, default_value_t = 10_000)]
         batch: usize,
     },
-}
-
-const DB: &str = "metrics_bench_ingest";
-
-fn url_of(admin: &str, db: &str) -> String {
-    format!("{}/{db}", admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin))
-}
-
-async fn fresh_database(admin_url: &str) -> DatabaseConnection {
-    let admin = Database::connect(admin_url).await.expect("admin connection");
-    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)")).await.unwrap();
-    admin.execute_unprepared(&format!("CREATE DATABASE {DB}")).await.unwrap();
-    admin.close().await.ok();
-    let db = Database::connect(url_of(admin_url, DB)).await.unwrap();
-    Migrator::up(&db, None).await.unwrap();
-    db
-}
-
-/// Row `i` of the benchmark: 100 projects, 10 metrics, hourly buckets.
-struct Point {
-    project: Uuid,
-    metric: String,
-    bucket: DateTime<Utc>,
-    value: f64,
-}
-
-fn point(i: usize) -> Point {
-    let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
-    Point {
-        project: Uuid::from_u128(0xbe00_0000 + (i % 100) as u128),
-        metric: format!("metric_{}", (i / 100) % 10),
-        bucket: start + chrono::Duration::hours((i / 1000) as i64),
-        value: (i % 97) as f64,
-    }
-}
-
-async fn register_projects(db: &DatabaseConnection) {
-    db.execute_unprepared(
-        "INSERT INTO project (id) SELECT ('00000000-0000-0000-0000-0000' || lpad(to_hex(3187671040 + i), 8, '0'))::uuid FROM generate_series(0, 99) i",
-    )
-    .await
-    .unwrap();
-}
-
-async fn raw_insert(db: &DatabaseConnection, rows: usize) -> Duration {
-    register_projects(db).await;
-    let start = Instant::now();
-    let per = 6000;
-    let mut i = 0;
-    while i < rows {
-        let end = (i + per).min(rows);
-        let mut sql = Sql::new(DbBackend::Postgres);
-        sql.push("INSERT INTO metrics_trend_point (id, project_id, metric_key, time_grain, time_bucket, dimensions, value_numeric, value_json, computed_at) VALUES ");
-        for j in i..end {
-            let p = point(j);
-            let dims = json!({});
-            let id = identity::trend_point_id(p.project, &p.metric, TimeGrain::Hour, p.bucket, &dims);
-            if j > i {
-                sql.push(", ");
-            }
-            sql.push("(").bind(id).push(", ").bind(p.project).push(", ").bind(p.metric.as_str()).push(", ");
-            sql.bind_grain(TimeGrain::Hour).push(", ").bind_time(p.bucket).push(", ").bind_json(&dims).push(", ");
-            sql.bind(Some(p.value)).push(", ").push("CAST(NULL AS jsonb)").push(", ").bind_time(Utc::now()).push(")");
-        }
-        db.execute_raw(sql.build()).await.unwrap();
-        i = end;
-    }
-    start.elapsed()
-}
-
-fn api_row(p: &Point) -> Value {
-    json!({ "projectId": p.project, "metricKey": p.metric, "grain": "HOUR", "bucket": p.bucket.to_rfc3339(), "value": p.value })
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start_server(bin: &str, url: &str, port: u16) -> Server {
-    // Owned by `Server` at once: dropping it (also on a panic) kills and reaps the child.
-    let server = Server(
-        Command::new(bin)
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .env("DATABASE_URL", url)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start metrics-api (build it with `cargo build --release`)"),
-    );
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    for _ in 0..100 {
-        if client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("metrics-api did not become ready");
-}
-
-async fn api_ingest(bin: &str, url: &str, rows: usize, batch: usize) -> Duration {
-    let _server = start_server(bin, url, 18181).await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let q = "mutation($p: [TrendPointInput!]!) { upsertTrendPoints(points: $p) { inserted } }";
-    // Bodies are built before the clock starts: the client's JSON encoding is not the API's.
-    let bodies: Vec<String> = (0..rows)
-        .step_by(batch)
-        .map(|i| {
-            let points: Vec<Value> = (i..(i + batch).min(rows)).map(|j| api_row(&point(j))).collect();
-            json!({ "query": q, "variables": { "p": points } }).to_string()
-        })
-        .collect();
-    let start = Instant::now();
-    for body in bodies {
-        let r = client
-            .post("http://127.0.0.1:18181/graphql")
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let v: Value = r.json().await.unwrap();
-        assert!(v.get("errors").is_none(), "{v}");
-    }
-    start.elapsed()
-}
-
-fn cli_ingest(bin: &str, url: &str, rows: usize, batch: usize) -> Duration {
-    let path = std::env::temp_dir().join("metrics-bench-ingest.ndjson");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    for i in 0..rows {
-        let p = point(i);
-        let line = json!({ "kind": "trend", "project_id": p.project, "metric_key": p.metric, "time_grain": "hour",
-                           "time_bucket": p.bucket.to_rfc3339(), "value_numeric": p.value });
-        writeln!(f, "{line}").unwrap();
-    }
-    f.flush().unwrap();
-    drop(f);
-    let start = Instant::now();
-    let out = Command::new(bin)
-        .args(["ingest", "--batch-size", &batch.to_string(), path.to_str().unwrap()])
-        .env("DATABASE_URL", url)
-        .output()
-        .unwrap();
-    let took = start.elapsed();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let _ = std::fs::remove_file(path);
-    took
-}
-
-fn report(name: &str, rows: usize, took: Duration, raw: Duration) {
-    let rps = rows as f64 / took.as_secs_f64();
-    println!(
-        "| {name} | {rows} | {:.1} | {:.0} | {:.2}x |",
-        took.as_secs_f64(),
-        rps,
-        took.as_secs_f64() / raw.as_secs_f64()
-    );
+    /// Generate the benchmark dataset (database `metrics_bench`).
+    Generate {
+        /// Projects to generate (2,160 hourly points per metric, 10 metrics, each).
+        #[arg(long, default_value_t = 500)]
+        projects: usize,
+    },
+    /// The dashboard query mix over HTTP, with the raw-SQL baseline in the same run.
+    Load {
+        /// How long each shape runs at each concurrency.
+        #[arg(long, default_value = "10s")]
+        duration: humantime::Duration,
+        /// Concurrencies, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,16")]
+        concurrency: Vec<usize>,
+    },
+    /// Time the retention job over a copy of the dataset, 30 days after it ends.
+    Retention,
 }
 
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Ingest { rows, batch } => {
-            let url = url_of(&cli.admin_url, DB);
-            let db = fresh_database(&cli.admin_url).await;
-            let raw = raw_insert(&db, rows).await;
-            db.close().await.ok();
-            let db = fresh_database(&cli.admin_url).await;
-            db.close().await.ok();
-            let api = api_ingest(&cli.bin, &url, rows, batch).await;
-            let db = fresh_database(&cli.admin_url).await;
-            db.close().await.ok();
-            let cli_took = cli_ingest(&cli.bin, &url, rows, batch);
-            println!("| way | rows | seconds | rows/s | time vs raw INSERT |");
-            println!("|---|---|---|---|---|");
-            report("raw multi-row INSERT (baseline)", rows, raw, raw);
-            report("upsertTrendPoints over HTTP", rows, api, raw);
-            report("metrics-api ingest (NDJSON)", rows, cli_took, raw);
-            let admin = Database::connect(&cli.admin_url).await.unwrap();
-            admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)")).await.ok();
+        Cmd::Ingest { rows, batch } => ingest::run(&cli.admin_url, &cli.bin, rows, batch).await,
+        Cmd::Generate { projects } => dataset::generate(&cli.admin_url, projects).await,
+        Cmd::Load { duration, concurrency } => {
+            let d: Duration = duration.into();
+            load::run(&cli.admin_url, &cli.bin, d, &concurrency).await;
         }
+        Cmd::Retention => dataset::retention(&cli.admin_url, &cli.bin).await,
     }
 }
