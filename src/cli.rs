@@ -7,6 +7,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::AuthConfig;
 use crate::catalog::Catalog;
+pub use crate::config::LogFormat;
 use crate::config::{AuthArgs, Cli, Command, IngestArgs, MigrateAction, ServeArgs};
 use crate::db::{self, PoolSettings, StatementCounter};
 use crate::graphql::limits::QueryLimits;
@@ -16,11 +17,16 @@ use crate::server::{self, AppState};
 /// An error a subcommand reports, as one line.
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`, quiet SQL).
-pub fn init_tracing() {
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`, quiet SQL); one JSON object a
+/// line with `json` (for log pipelines), human-readable text otherwise.
+pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }
 
 /// Runs one subcommand.
@@ -177,7 +183,10 @@ async fn serve(url: &str, catalog: Catalog, args: ServeArgs) -> Result<(), CliEr
             introspection: !l.no_introspection,
         },
         cors_origins: args.cors_origins.clone(),
+        cache_max_age: args.cache_max_age,
+        apq_capacity: args.apq_capacity,
     };
+    crate::observe::prometheus();
     let router = server::build_router(AppState::with_config(db, counter, config));
     server::run(listener, router, server::shutdown_signal()).await?;
     Ok(())
@@ -254,18 +263,24 @@ async fn retention_loop(db: DatabaseConnection, catalog: std::sync::Arc<Catalog>
         let opts = retention::Options { now: chrono::Utc::now(), project: None, dry_run: false };
         let started = std::time::Instant::now();
         match retention::run(&db, &catalog, &retention::Policy::default(), opts).await {
-            Ok(r) => tracing::info!(
-                projects = r.projects,
-                summary_deleted = r.summary.deleted,
-                trend_downsampled = r.trend.downsampled,
-                trend_week_points = r.trend.created,
-                breakdown_deleted = r.breakdown.deleted,
-                drilldown_deleted = r.drilldown.deleted,
-                unknown_metrics = ?r.unknown_metrics,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "retention run finished"
-            ),
-            Err(e) => tracing::error!(error = %e, "retention run failed; retrying at the next tick"),
+            Ok(r) => {
+                crate::observe::record_retention("ok");
+                tracing::info!(
+                    projects = r.projects,
+                    summary_deleted = r.summary.deleted,
+                    trend_downsampled = r.trend.downsampled,
+                    trend_week_points = r.trend.created,
+                    breakdown_deleted = r.breakdown.deleted,
+                    drilldown_deleted = r.drilldown.deleted,
+                    unknown_metrics = ?r.unknown_metrics,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "retention run finished"
+                )
+            }
+            Err(e) => {
+                crate::observe::record_retention("error");
+                tracing::error!(error = %e, "retention run failed; retrying at the next tick")
+            }
         }
     }
 }

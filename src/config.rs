@@ -21,8 +21,18 @@ pub struct Cli {
     #[arg(long, env = "METRICS_CATALOG", global = true)]
     pub catalog: Option<std::path::PathBuf>,
 
+    /// Log format: `text` for people, `json` (one object a line) for log pipelines.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +105,14 @@ pub struct ServeArgs {
     /// default.
     #[arg(long = "cors-origin", env = "CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+
+    /// `max-age` (seconds) of cacheable query answers; 0 sends `no-store`.
+    #[arg(long, env = "CACHE_MAX_AGE", default_value_t = 60)]
+    pub cache_max_age: u64,
+
+    /// Entries of the automatic persisted query cache (LRU).
+    #[arg(long, env = "APQ_CAPACITY", default_value_t = 4096)]
+    pub apq_capacity: usize,
 
     /// Rows per mutation call: bounds a write transaction (split bigger batches).
     #[arg(long, env = "MAX_BATCH_ROWS", default_value_t = 10_000)]

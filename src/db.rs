@@ -120,7 +120,10 @@ pub async fn connect(
     }
     let counter = StatementCounter::default();
     let c = counter.clone();
-    conn.set_metric_callback(move |_| c.bump());
+    conn.set_metric_callback(move |_| {
+        c.bump();
+        crate::observe::statement_ran();
+    });
     Ok((conn, counter))
 }
 

@@ -21,6 +21,7 @@
 //! - [`series`]: gap filling and shares, pure functions.
 //! - [`json`]: PostgreSQL-compatible JSON containment.
 //! - [`demo`]: the deterministic demo dataset.
+//! - [`observe`]: Prometheus metrics, per-request statement counts.
 //! - [`error`]: the API error type and its stable codes.
 
 pub mod auth;
@@ -35,6 +36,7 @@ pub mod graphql;
 pub mod identity;
 pub mod ingest;
 pub mod json;
+pub mod observe;
 pub mod retention;
 pub mod series;
 pub mod server;

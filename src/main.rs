@@ -5,7 +5,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = metrics_api::config::Cli::parse();
-    metrics_api::cli::init_tracing();
+    metrics_api::cli::init_tracing(cli.log_format);
     match metrics_api::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

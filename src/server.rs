@@ -27,8 +27,12 @@ use crate::graphql::limits::{self, QueryLimits};
 use crate::graphql::{build_schema, AppSchema};
 use crate::ingest::BatchLimits;
 use crate::retention::Policy;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tracing::Instrument;
 
 /// Settings of the HTTP, write and retention-aware read layers.
 #[derive(Debug, Clone)]
@@ -47,6 +51,10 @@ pub struct ServerConfig {
     pub query_limits: QueryLimits,
     /// Origins browsers may call from (CORS); none by default.
     pub cors_origins: Vec<String>,
+    /// `max-age` of cacheable query answers, in seconds (0: `no-store`).
+    pub cache_max_age: u64,
+    /// Entries of the automatic persisted query cache.
+    pub apq_capacity: usize,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +67,8 @@ impl Default for ServerConfig {
             auth: None,
             query_limits: QueryLimits::default(),
             cors_origins: Vec::new(),
+            cache_max_age: 60,
+            apq_capacity: 4096,
         }
     }
 }
@@ -93,13 +103,20 @@ impl AppState {
 
 /// The router, without a listener: tests and the binary serve the same one.
 pub fn build_router(state: AppState) -> Router {
+    // Install the metrics recorder before anything records.
+    crate::observe::prometheus();
     let body_limit = RequestBodyLimitLayer::new(state.config.max_body_bytes);
     let cors = cors_layer(&state.config.cors_origins);
     let router = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post).layer(body_limit))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(state);
+        .route("/metrics", get(metrics_endpoint))
+        .with_state(state)
+        // Request ids: kept from the client's `x-request-id`, else a new UUID; echoed back.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(CompressionLayer::new().gzip(true).br(true));
     match cors {
         Some(cors) => router.layer(cors),
         None => router,
@@ -171,21 +188,22 @@ async fn graphql_get(
     let wants_html = accepts(&headers, "text/html");
     let req = match req {
         // The IDE page itself carries no data: it is served without a token.
-        Ok(r) if wants_html && r.0.iter().all(|q| q.query.is_empty()) => {
+        Ok(r) if wants_html && r.0.iter().all(|q| q.query.is_empty() && q.extensions.is_empty()) => {
             return Html(state.graphiql.clone()).into_response();
         }
         Err(_) if wants_html => return Html(state.graphiql.clone()).into_response(),
         Ok(r) => r,
         Err(rejection) => return rejection.into_response(),
     };
-    if req.0.iter().all(|r| r.query.is_empty()) {
+    // A persisted query's hash (`extensions`) stands in for the query text.
+    if req.0.iter().all(|r| r.query.is_empty() && r.extensions.is_empty()) {
         return (StatusCode::BAD_REQUEST, "missing `query` parameter").into_response();
     }
     if req.0.iter().any(|r| is_mutation(&r.query)) {
         // GraphQL over HTTP: GET must not change state (caches and prefetchers replay it).
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")], "mutations must use POST").into_response();
     }
-    execute(&state, &headers, req.0).await
+    execute(&state, &headers, req.0, Method::GET).await
 }
 
 async fn graphql_post(
@@ -194,7 +212,7 @@ async fn graphql_post(
     req: Result<GraphQLBatchRequest, async_graphql_axum::rejection::GraphQLRejection>,
 ) -> Response {
     match req {
-        Ok(req) => execute(&state, &headers, req.0).await,
+        Ok(req) => execute(&state, &headers, req.0, Method::POST).await,
         Err(rejection) => {
             // Not a GraphQL request at all (bad JSON, bad UTF-8, a body cut off at the size
             // limit): still a GraphQL-shaped answer, with a code.
@@ -231,9 +249,73 @@ fn coded(message: String, code: &'static str) -> async_graphql::ServerError {
     e.into_server_error(async_graphql::Pos::default())
 }
 
+/// Executes a GraphQL request: authentication, limits, execution within the timeout,
+/// then error codes, request id, metrics, and cache headers on the way out. Every
+/// statement the request runs is counted (see [`crate::observe`]).
+async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest, method: Method) -> Response {
+    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+    let operation = crate::observe::operation_label(batch.iter().next().and_then(operation_name).as_deref());
+    let mutation = batch.iter().any(|r| is_mutation(&r.query));
+    let span = tracing::info_span!(
+        "graphql",
+        request_id = %request_id,
+        operation = %operation,
+        statements = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let statements = Arc::new(AtomicU64::new(0));
+    let outcome = crate::observe::REQUEST_STATEMENTS
+        .scope(statements.clone(), execute_checked(state, headers, batch).instrument(span.clone()))
+        .await;
+    let n = statements.load(Ordering::Relaxed);
+    let (mut resp, label) = match outcome {
+        Ok(mut response) => {
+            let ok = match &mut response {
+                BatchResponse::Single(r) => {
+                    tag_request_id(&mut r.errors, &request_id);
+                    r.is_ok()
+                }
+                BatchResponse::Batch(rs) => {
+                    rs.iter_mut().for_each(|r| tag_request_id(&mut r.errors, &request_id));
+                    rs.iter().all(|r| r.is_ok())
+                }
+            };
+            // Batches are not cached: their parts may differ in freshness.
+            let hint = match &response {
+                BatchResponse::Single(r) => r.cache_control.max_age,
+                BatchResponse::Batch(_) => -1,
+            };
+            let mut resp = respond(headers, response);
+            let cacheable = ok && !mutation && hint != -1;
+            set_cache_headers(&mut resp, &state.config, cacheable, hint);
+            if cacheable && method == Method::GET {
+                resp = with_etag(headers, resp).await;
+            }
+            (resp, if ok { "ok" } else { "error" })
+        }
+        Err(resp) => (resp, "refused"),
+    };
+    if label != "ok" {
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    let elapsed = started.elapsed();
+    span.record("statements", n);
+    span.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
+    span.record("outcome", label);
+    span.in_scope(|| tracing::info!(status = resp.status().as_u16(), "request served"));
+    crate::observe::record_request(&operation, label, elapsed.as_secs_f64(), n);
+    resp
+}
+
 /// Authenticates, checks the limits that need no execution, then executes within the
-/// request timeout.
-async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> Response {
+/// request timeout. `Err` is an answer given without executing.
+async fn execute_checked(
+    state: &AppState,
+    headers: &HeaderMap,
+    batch: BatchRequest,
+) -> Result<BatchResponse, Response> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let who = match authenticate(state.config.auth.as_deref(), authorization) {
         Ok(p) => p,
@@ -241,7 +323,7 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
             let mut r = error_response(headers, StatusCode::UNAUTHORIZED, coded(e.to_string(), "UNAUTHENTICATED"));
             *r.status_mut() = StatusCode::UNAUTHORIZED;
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return r;
+            return Err(r);
         }
     };
     let limits = state.config.query_limits;
@@ -252,17 +334,17 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
                 limits.max_batch,
                 format!("the batch holds {} requests; the limit (max_batch) is {}", rs.len(), limits.max_batch),
             );
-            return error_response(headers, StatusCode::OK, e);
+            return Err(error_response(headers, StatusCode::OK, e));
         }
     }
     for r in batch.iter() {
         if let Err(e) = limits::check_document(&r.query, &limits) {
-            return error_response(headers, StatusCode::OK, e);
+            return Err(error_response(headers, StatusCode::OK, e));
         }
     }
     let queries: Vec<String> = batch.iter().map(|r| r.query.clone()).collect();
-    let run = crate::graphql::execute(&state.schema, &state.db, batch, &who);
-    match tokio::time::timeout(limits.timeout, run).await {
+    let exec = crate::graphql::execute(&state.schema, &state.db, batch, &who);
+    match tokio::time::timeout(limits.timeout, exec).await {
         Ok(mut response) => {
             let responses: Vec<&mut async_graphql::Response> = match &mut response {
                 BatchResponse::Single(r) => vec![r],
@@ -272,7 +354,7 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
                 limits::name_limit_errors(&mut r.errors, &limits);
                 crate::graphql::codes::assign(&mut r.errors, query);
             }
-            respond(headers, response)
+            Ok(response)
         }
         Err(_) => {
             // Dropping the execution drops its queries: sqlx closes a connection whose
@@ -280,8 +362,95 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
             tracing::warn!(timeout_ms = limits.timeout.as_millis() as u64, "request timed out");
             let message =
                 format!("the request took longer than the limit of {} ms; narrow it", limits.timeout.as_millis());
-            error_response(headers, StatusCode::OK, coded(message, "TIMEOUT"))
+            Err(error_response(headers, StatusCode::OK, coded(message, "TIMEOUT")))
         }
+    }
+}
+
+/// Puts the request id on every error, so a client's report can be found in the logs.
+fn tag_request_id(errors: &mut [async_graphql::ServerError], request_id: &str) {
+    for e in errors {
+        e.extensions.get_or_insert_with(Default::default).set("requestId", request_id);
+    }
+}
+
+/// `Cache-Control` of a query answer: metrics are recomputed on a schedule, so answers
+/// may be cached for the configured max-age, or less when a field's cache hint says so
+/// (`hint`: async-graphql's merged hint, 0 none, -1 no-cache);
+/// `private` when auth is on, since answers depend on the token. Everything else:
+/// `no-store`.
+fn set_cache_headers(resp: &mut Response, config: &ServerConfig, cacheable: bool, hint: i32) {
+    let value = if cacheable && config.cache_max_age > 0 {
+        let max_age = if hint > 0 { config.cache_max_age.min(hint as u64) } else { config.cache_max_age };
+        let scope = if config.auth.is_some() { "private" } else { "public" };
+        format!("{scope}, max-age={max_age}")
+    } else {
+        "no-store".to_owned()
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("authorization, accept, accept-encoding"));
+}
+
+/// A weak `ETag` from the body, and `304 Not Modified` when the client's `If-None-Match`
+/// already names it.
+async fn with_etag(headers: &HeaderMap, resp: Response) -> Response {
+    use std::hash::{Hash, Hasher};
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    let etag = format!("W/\"{:016x}-{:x}\"", h.finish(), bytes.len());
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        parts.headers.insert(header::ETAG, v);
+    }
+    if matches {
+        parts.status = StatusCode::NOT_MODIFIED;
+        parts.headers.remove(header::CONTENT_TYPE);
+        return Response::from_parts(parts, axum::body::Body::empty());
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// `GET /metrics`: Prometheus text, with the pool gauges read at scrape time.
+async fn metrics_endpoint(State(state): State<AppState>) -> Response {
+    let (size, idle) = match state.db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            let pool = state.db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => {
+            let pool = state.db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+    };
+    metrics::gauge!("metrics_api_db_pool_connections", "state" => "in_use")
+        .set(size.saturating_sub(idle as u32) as f64);
+    metrics::gauge!("metrics_api_db_pool_connections", "state" => "idle").set(idle as f64);
+    match crate::observe::prometheus() {
+        Some(h) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "metrics recorder unavailable").into_response(),
+    }
+}
+
+/// The operation a request runs: its `operationName`, else the name of the document's
+/// only operation.
+fn operation_name(r: &async_graphql::Request) -> Option<String> {
+    use async_graphql::parser::types::DocumentOperations;
+    if let Some(n) = &r.operation_name {
+        return Some(n.clone());
+    }
+    match async_graphql::parser::parse_query(&r.query).ok()?.operations {
+        // A named operation is kept under its name, even alone.
+        DocumentOperations::Multiple(ops) if ops.len() == 1 => ops.keys().next().map(|n| n.to_string()),
+        _ => None,
     }
 }
 

@@ -64,6 +64,20 @@ const HOURLY: &str = r#"query($id: UUID!, $from: DateTime!, $to: DateTime!) { pr
 const WALK: &str = r#"query($id: UUID!, $after: String) { project(id: $id) {
   drilldown(metricKey: "task_cycle_time", entityType: "task", first: 100, after: $after) { edges { node { id payload } } pageInfo { endCursor hasNextPage } } } }"#;
 
+/// Where a worker is in its drilldown walk: the cursor of its next page (none: start a
+/// new walk) and the project it walks.
+struct Walk<C> {
+    cursor: Option<C>,
+    project: Uuid,
+}
+
+/// One walk state per worker.
+type Walks<C> = Arc<Vec<tokio::sync::Mutex<Walk<C>>>>;
+
+fn walks<C>(n: usize) -> Walks<C> {
+    Arc::new((0..n).map(|_| tokio::sync::Mutex::new(Walk { cursor: None, project: Uuid::nil() })).collect())
+}
+
 /// What every worker needs.
 struct Ctx {
     ids: Vec<Uuid>,
@@ -104,8 +118,7 @@ async fn baseline_request(
     shape: Shape,
     w: usize,
     n: u64,
-    cursor: &mut Option<DrilldownCursor>,
-    walk: &mut Uuid,
+    walk: &mut Walk<DrilldownCursor>,
 ) {
     match shape {
         Shape::Dashboard1 | Shape::Dashboard50 => {
@@ -138,16 +151,14 @@ async fn baseline_request(
             .unwrap();
         }
         Shape::DrilldownWalk => {
-            if cursor.is_none() {
-                *walk = ctx.pick(w, n, 1)[0];
+            if walk.cursor.is_none() {
+                walk.project = ctx.pick(w, n, 1)[0];
             }
-            store::project::by_ids(db, &[*walk]).await.unwrap();
-            let pages =
-                store::drilldown::pages(db, &[PageRequest { project_id: *walk, after: *cursor }], &drill_filter(), 101)
-                    .await
-                    .unwrap();
+            store::project::by_ids(db, &[walk.project]).await.unwrap();
+            let req = PageRequest { project_id: walk.project, after: walk.cursor };
+            let pages = store::drilldown::pages(db, &[req], &drill_filter(), 101).await.unwrap();
             let rows = &pages[0];
-            *cursor = if rows.len() > 100 {
+            walk.cursor = if rows.len() > 100 {
                 rows.get(99).map(|r| DrilldownCursor::of(DrilldownOrder::Entity, r))
             } else {
                 None
@@ -164,8 +175,7 @@ async fn api_request(
     shape: Shape,
     w: usize,
     n: u64,
-    after: &mut Option<String>,
-    walk: &mut Uuid,
+    walk: &mut Walk<String>,
 ) {
     let body = match shape {
         Shape::Dashboard1 | Shape::Dashboard50 => {
@@ -178,10 +188,10 @@ async fn api_request(
             json!({ "query": HOURLY, "variables": { "id": ctx.pick(w, n, 1)[0], "from": from, "to": to } })
         }
         Shape::DrilldownWalk => {
-            if after.is_none() {
-                *walk = ctx.pick(w, n, 1)[0];
+            if walk.cursor.is_none() {
+                walk.project = ctx.pick(w, n, 1)[0];
             }
-            json!({ "query": WALK, "variables": { "id": *walk, "after": after } })
+            json!({ "query": WALK, "variables": { "id": walk.project, "after": walk.cursor } })
         }
     };
     let r = client.post(url).json(&body).send().await.expect("request");
@@ -189,7 +199,7 @@ async fn api_request(
     assert!(v.get("errors").is_none(), "{v}");
     if shape == Shape::DrilldownWalk {
         let info = &v["data"]["project"]["drilldown"]["pageInfo"];
-        *after = if info["hasNextPage"].as_bool() == Some(true) {
+        walk.cursor = if info["hasNextPage"].as_bool() == Some(true) {
             info["endCursor"].as_str().map(str::to_owned)
         } else {
             None
@@ -291,15 +301,12 @@ pub async fn run(admin_url: &str, bin: &str, duration: Duration, concurrencies: 
         for &c in concurrencies {
             let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(c).build().unwrap();
             let (ctx2, url2) = (ctx.clone(), api_url.clone());
-            // Per-worker walk state lives in the worker's closure calls through a map.
-            let walks: Arc<Vec<tokio::sync::Mutex<(Option<String>, Uuid)>>> =
-                Arc::new((0..c).map(|_| tokio::sync::Mutex::new((None, Uuid::nil()))).collect());
+            let api_walks: Walks<String> = walks(c);
             let api = timed(c, duration, move |w, n| {
-                let (client, ctx, url, walks) = (client.clone(), ctx2.clone(), url2.clone(), walks.clone());
+                let (client, ctx, url, walks) = (client.clone(), ctx2.clone(), url2.clone(), api_walks.clone());
                 async move {
-                    let mut state = walks[w].lock().await;
-                    let (after, walk) = &mut *state;
-                    api_request(&client, &url, &ctx, shape, w, n, after, walk).await;
+                    let mut walk = walks[w].lock().await;
+                    api_request(&client, &url, &ctx, shape, w, n, &mut walk).await;
                 }
             })
             .await;
@@ -307,14 +314,12 @@ pub async fn run(admin_url: &str, bin: &str, duration: Duration, concurrencies: 
             opts.max_connections(c as u32).min_connections(c as u32).sqlx_logging(false);
             let base_db = Database::connect(opts).await.unwrap();
             let ctx3 = ctx.clone();
-            let cursors: Arc<Vec<tokio::sync::Mutex<(Option<DrilldownCursor>, Uuid)>>> =
-                Arc::new((0..c).map(|_| tokio::sync::Mutex::new((None, Uuid::nil()))).collect());
+            let base_walks: Walks<DrilldownCursor> = walks(c);
             let base = timed(c, duration, move |w, n| {
-                let (db, ctx, cursors) = (base_db.clone(), ctx3.clone(), cursors.clone());
+                let (db, ctx, walks) = (base_db.clone(), ctx3.clone(), base_walks.clone());
                 async move {
-                    let mut state = cursors[w].lock().await;
-                    let (cursor, walk) = &mut *state;
-                    baseline_request(&db, &ctx, shape, w, n, cursor, walk).await;
+                    let mut walk = walks[w].lock().await;
+                    baseline_request(&db, &ctx, shape, w, n, &mut walk).await;
                 }
             })
             .await;

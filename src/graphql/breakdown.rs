@@ -37,6 +37,7 @@ pub struct BreakdownItem {
 
 /// A metric split by one dimension for one bucket.
 #[derive(SimpleObject, Clone)]
+#[graphql(cache_control(max_age = 300))]
 pub struct Breakdown {
     /// The metric.
     pub metric_key: String,

@@ -16,7 +16,10 @@ pub fn assign(errors: &mut [ServerError], query: &str) {
     }
     let parses = async_graphql::parser::parse_query(query).is_ok();
     for e in errors.iter_mut().filter(|e| !has_code(e)) {
-        let code = if !e.path.is_empty() {
+        let code = if e.message == "PersistedQueryNotFound" {
+            // The Apollo protocol's code: the client resends the query with its hash.
+            "PERSISTED_QUERY_NOT_FOUND"
+        } else if !e.path.is_empty() {
             "BAD_USER_INPUT"
         } else if parses {
             "GRAPHQL_VALIDATION_FAILED"

@@ -42,7 +42,11 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 /// schema data (shared); loaders are per request (see [`execute`]).
 pub fn build_schema(db: DatabaseConnection, config: &ServerConfig) -> AppSchema {
     let limits = config.query_limits;
+    let apq = async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries::new(
+        async_graphql::extensions::apollo_persisted_queries::LruCacheStorage::new(config.apq_capacity.max(1)),
+    );
     let builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .extension(apq)
         .data(db)
         .data(config.batch_limits)
         .data(config.catalog.clone())

@@ -19,7 +19,7 @@ use crate::store::TimeRange;
 
 /// One summary snapshot: the full contract payload computed at `capturedAt`.
 #[derive(SimpleObject, Clone)]
-#[graphql(name = "Summary")]
+#[graphql(name = "Summary", cache_control(max_age = 300))]
 pub struct SummaryNode {
     /// Deterministic id of the snapshot (UUIDv5 of project, capture time and scope).
     pub id: Uuid,

@@ -126,6 +126,7 @@ pub struct TrendComparison {
 
 /// A trend series: the points of one metric with one set of dimensions over `[from, to)`.
 #[derive(SimpleObject, Clone)]
+#[graphql(cache_control(max_age = 300))]
 pub struct TrendSeries {
     /// The metric.
     pub metric_key: String,

@@ -190,6 +190,10 @@ pub async fn write(db: &DatabaseConnection, batch: Batch) -> Result<UpsertCounts
     counts += upsert(&txn, &BREAKDOWN, &batch.breakdowns).await?;
     counts += upsert(&txn, &DRILLDOWN, &batch.drilldowns).await?;
     txn.commit().await?;
+    crate::observe::record_ingest("metrics_summary", batch.summaries.len() as u64);
+    crate::observe::record_ingest("metrics_trend_point", batch.trends.len() as u64);
+    crate::observe::record_ingest("metrics_breakdown_point", batch.breakdowns.len() as u64);
+    crate::observe::record_ingest("metrics_drilldown", batch.drilldowns.len() as u64);
     Ok(counts)
 }
 
