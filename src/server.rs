@@ -29,7 +29,7 @@ use crate::ingest::BatchLimits;
 use crate::retention::Policy;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tower_http::compression::CompressionLayer;
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::Instrument;
@@ -116,7 +116,9 @@ pub fn build_router(state: AppState) -> Router {
         // Request ids: kept from the client's `x-request-id`, else a new UUID; echoed back.
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(CompressionLayer::new().gzip(true).br(true));
+        // Fastest levels: metric JSON compresses well at any level, and on a dashboard's
+        // critical path the CPU time matters more than the last bytes.
+        .layer(CompressionLayer::new().gzip(true).br(true).quality(CompressionLevel::Fastest));
     match cors {
         Some(cors) => router.layer(cors),
         None => router,
@@ -252,10 +254,25 @@ fn coded(message: String, code: &'static str) -> async_graphql::ServerError {
 /// Executes a GraphQL request: authentication, limits, execution within the timeout,
 /// then error codes, request id, metrics, and cache headers on the way out. Every
 /// statement the request runs is counted (see [`crate::observe`]).
-async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest, method: Method) -> Response {
+async fn execute(state: &AppState, headers: &HeaderMap, mut batch: BatchRequest, method: Method) -> Response {
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
-    let operation = crate::observe::operation_label(batch.iter().next().and_then(operation_name).as_deref());
-    let mutation = batch.iter().any(|r| is_mutation(&r.query));
+    // Parse each query once: the request keeps the document for the executor, and the
+    // limits, the operation name and the mutation check read it here.
+    let limits = state.config.query_limits;
+    let (mut mutation, mut name, mut refused) = (false, None, None);
+    for r in batch.iter_mut() {
+        let given = r.operation_name.clone();
+        if let Ok(doc) = r.parsed_query() {
+            mutation |= doc_is_mutation(doc);
+            if name.is_none() {
+                name = given.or_else(|| doc_operation_name(doc));
+            }
+            if refused.is_none() {
+                refused = limits::check_document(doc, &limits).err();
+            }
+        }
+    }
+    let operation = crate::observe::operation_label(name.as_deref());
     let span = tracing::info_span!(
         "graphql",
         request_id = %request_id,
@@ -267,7 +284,7 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest, met
     let started = std::time::Instant::now();
     let statements = Arc::new(AtomicU64::new(0));
     let outcome = crate::observe::REQUEST_STATEMENTS
-        .scope(statements.clone(), execute_checked(state, headers, batch).instrument(span.clone()))
+        .scope(statements.clone(), execute_checked(state, headers, batch, refused).instrument(span.clone()))
         .await;
     let n = statements.load(Ordering::Relaxed);
     let (mut resp, label) = match outcome {
@@ -309,12 +326,14 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest, met
     resp
 }
 
-/// Authenticates, checks the limits that need no execution, then executes within the
-/// request timeout. `Err` is an answer given without executing.
+/// Authenticates, refuses what is over the limits that need no execution (`refused`:
+/// found while parsing), then executes within the request timeout. `Err` is an answer
+/// given without executing.
 async fn execute_checked(
     state: &AppState,
     headers: &HeaderMap,
     batch: BatchRequest,
+    refused: Option<async_graphql::ServerError>,
 ) -> Result<BatchResponse, Response> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let who = match authenticate(state.config.auth.as_deref(), authorization) {
@@ -337,10 +356,8 @@ async fn execute_checked(
             return Err(error_response(headers, StatusCode::OK, e));
         }
     }
-    for r in batch.iter() {
-        if let Err(e) = limits::check_document(&r.query, &limits) {
-            return Err(error_response(headers, StatusCode::OK, e));
-        }
+    if let Some(e) = refused {
+        return Err(error_response(headers, StatusCode::OK, e));
     }
     let queries: Vec<String> = batch.iter().map(|r| r.query.clone()).collect();
     let exec = crate::graphql::execute(&state.schema, &state.db, batch, &who);
@@ -440,28 +457,24 @@ async fn metrics_endpoint(State(state): State<AppState>) -> Response {
     }
 }
 
-/// The operation a request runs: its `operationName`, else the name of the document's
-/// only operation.
-fn operation_name(r: &async_graphql::Request) -> Option<String> {
+/// The name of a document's only operation.
+fn doc_operation_name(doc: &async_graphql::parser::types::ExecutableDocument) -> Option<String> {
     use async_graphql::parser::types::DocumentOperations;
-    if let Some(n) = &r.operation_name {
-        return Some(n.clone());
-    }
-    match async_graphql::parser::parse_query(&r.query).ok()?.operations {
+    match &doc.operations {
         // A named operation is kept under its name, even alone.
         DocumentOperations::Multiple(ops) if ops.len() == 1 => ops.keys().next().map(|n| n.to_string()),
         _ => None,
     }
 }
 
-/// Whether a query document holds a mutation operation.
+fn doc_is_mutation(doc: &async_graphql::parser::types::ExecutableDocument) -> bool {
+    use async_graphql::parser::types::OperationType;
+    doc.operations.iter().any(|(_, op)| op.node.ty == OperationType::Mutation)
+}
+
+/// Whether a query text holds a mutation operation.
 fn is_mutation(query: &str) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let Ok(doc) = async_graphql::parser::parse_query(query) else { return false };
-    match doc.operations {
-        DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
-        DocumentOperations::Multiple(ops) => ops.values().any(|op| op.node.ty == OperationType::Mutation),
-    }
+    async_graphql::parser::parse_query(query).is_ok_and(|doc| doc_is_mutation(&doc))
 }
 
 /// Serialises a response with the content type the client accepts. With

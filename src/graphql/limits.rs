@@ -86,10 +86,8 @@ fn count_selections(set: &Positioned<SelectionSet>, doc: &ExecutableDocument, de
     }
 }
 
-/// Checks aliases and root fields of a query document. Documents that do not parse are
-/// left to the executor, which reports the syntax error.
-pub fn check_document(query: &str, limits: &QueryLimits) -> Result<(), ServerError> {
-    let Ok(doc) = async_graphql::parser::parse_query(query) else { return Ok(()) };
+/// Checks aliases and root fields of a parsed query document.
+pub fn check_document(doc: &ExecutableDocument, limits: &QueryLimits) -> Result<(), ServerError> {
     for (_, op) in doc.operations.iter() {
         let roots = op.node.selection_set.node.items.len();
         if roots > limits.max_root_fields {
@@ -103,7 +101,7 @@ pub fn check_document(query: &str, limits: &QueryLimits) -> Result<(), ServerErr
             ));
         }
         let mut aliases = 0;
-        count_selections(&op.node.selection_set, &doc, 0, &mut aliases);
+        count_selections(&op.node.selection_set, doc, 0, &mut aliases);
         if aliases > limits.max_aliases {
             return Err(exceeded(
                 "max_aliases",
