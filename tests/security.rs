@@ -547,7 +547,8 @@ async fn database_outage_fails_fast_and_recovers() {
         .try_get("", "n")
         .unwrap();
     if body.get("errors").is_some() {
-        assert_eq!(n, 0, "a cut-off batch leaves nothing: {body}");
+        // Cut before the commit: nothing. Cut between the commit and the answer: all of it.
+        assert!(n == 0 || n == 5000, "a cut-off batch is never half-written: {n} rows: {body}");
     } else {
         assert_eq!(n, 5000, "the batch landed whole before the cut");
     }
