@@ -603,6 +603,9 @@ async fn http_transport_graphiql_health_and_readiness(app: &TestApp) {
     assert!(html.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let page = html.text().await.unwrap();
     assert!(page.contains("graphiql") && page.contains("defaultQuery") && page.contains("query Dashboard"));
+    // The example GraphiQL opens with runs as it is.
+    let example = metrics_api::demo::example_query(chrono::Utc::now());
+    app.data(&example, json!({})).await;
 
     // GET executes a query for non-browser clients; content type follows Accept.
     let url = format!("{}/graphql?query=%7BprojectList%7Bedges%7Bcursor%7D%7D%7D", app.url);
