@@ -515,12 +515,4 @@ async fn catalogue(backend: Backend) {
     app.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_requests_sqlite() {
-    catalogue(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_requests_postgres() {
-    catalogue(Backend::Postgres).await;
-}
+each_backend!(catalogue);

@@ -189,16 +189,6 @@ async fn auth_cases(backend: Backend) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auth_sqlite() {
-    auth_cases(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auth_postgres() {
-    auth_cases(Backend::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn es256_public_key_tokens() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
     let config = AuthConfig::public_key(std::path::Path::new(&format!("{dir}/es256-public.pem")), None, None).unwrap();
@@ -331,16 +321,6 @@ async fn timeouts_answer_timeout(backend: Backend) {
     app.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn timeout_sqlite() {
-    timeouts_answer_timeout(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn timeout_postgres() {
-    timeouts_answer_timeout(Backend::Postgres).await;
-}
-
 /// A statement blocked by a lock: the request times out, and the pool stays usable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocked_statement_times_out_and_the_pool_recovers() {
@@ -398,31 +378,11 @@ async fn introspection_off_and_cors(backend: Backend) {
     app.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn introspection_and_cors_sqlite() {
-    introspection_off_and_cors(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn introspection_and_cors_postgres() {
-    introspection_off_and_cors(Backend::Postgres).await;
-}
-
 async fn limits_case(backend: Backend) {
     if let Some(app) = TestApp::on(backend, limited()).await {
         limits_refuse_before_sql(&app).await;
         app.finish().await;
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn limits_sqlite() {
-    limits_case(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn limits_postgres() {
-    limits_case(Backend::Postgres).await;
 }
 
 /// A TCP proxy between the server and PostgreSQL that the test can cut and restore.
@@ -580,3 +540,5 @@ async fn database_outage_fails_fast_and_recovers() {
     let _ = TimeGrain::Hour;
     app.finish().await;
 }
+
+each_backend!(auth_cases, timeouts_answer_timeout, introspection_off_and_cors, limits_case);

@@ -322,3 +322,24 @@ macro_rules! both_backends {
         )*
     };
 }
+
+/// Runs `async fn name(backend: Backend)` once per backend, for tests that build their own
+/// servers: `each_backend!(name);` makes `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! each_backend {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::common::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::common::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
