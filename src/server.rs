@@ -257,18 +257,18 @@ fn coded(message: String, code: &'static str) -> async_graphql::ServerError {
 async fn execute(state: &AppState, headers: &HeaderMap, mut batch: BatchRequest, method: Method) -> Response {
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
     // Parse each query once: the request keeps the document for the executor, and the
-    // limits, the operation name and the mutation check read it here.
-    let limits = state.config.query_limits;
-    let (mut mutation, mut name, mut refused) = (false, None, None);
+    // operation name and the mutation check read it here. The document limits are checked
+    // by `limits::DocumentLimits` as the executor takes the document.
+    let (mut mutation, mut name) = (false, None);
     for r in batch.iter_mut() {
+        if method == Method::GET {
+            r.data.insert(limits::ReadOnlyRequest);
+        }
         let given = r.operation_name.clone();
         if let Ok(doc) = r.parsed_query() {
             mutation |= doc_is_mutation(doc);
             if name.is_none() {
                 name = given.or_else(|| doc_operation_name(doc));
-            }
-            if refused.is_none() {
-                refused = limits::check_document(doc, &limits).err();
             }
         }
     }
@@ -284,7 +284,7 @@ async fn execute(state: &AppState, headers: &HeaderMap, mut batch: BatchRequest,
     let started = std::time::Instant::now();
     let statements = Arc::new(AtomicU64::new(0));
     let outcome = crate::observe::REQUEST_STATEMENTS
-        .scope(statements.clone(), execute_checked(state, headers, batch, refused).instrument(span.clone()))
+        .scope(statements.clone(), execute_checked(state, headers, batch).instrument(span.clone()))
         .await;
     let n = statements.load(Ordering::Relaxed);
     let (mut resp, label) = match outcome {
@@ -326,14 +326,12 @@ async fn execute(state: &AppState, headers: &HeaderMap, mut batch: BatchRequest,
     resp
 }
 
-/// Authenticates, refuses what is over the limits that need no execution (`refused`:
-/// found while parsing), then executes within the request timeout. `Err` is an answer
-/// given without executing.
+/// Authenticates, refuses a batch over its size limit, then executes within the request
+/// timeout. `Err` is an answer given without executing.
 async fn execute_checked(
     state: &AppState,
     headers: &HeaderMap,
     batch: BatchRequest,
-    refused: Option<async_graphql::ServerError>,
 ) -> Result<BatchResponse, Response> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let who = match authenticate(state.config.auth.as_deref(), authorization) {
@@ -355,9 +353,6 @@ async fn execute_checked(
             );
             return Err(error_response(headers, StatusCode::OK, e));
         }
-    }
-    if let Some(e) = refused {
-        return Err(error_response(headers, StatusCode::OK, e));
     }
     let queries: Vec<String> = batch.iter().map(|r| r.query.clone()).collect();
     let exec = crate::graphql::execute(&state.schema, &state.db, batch, &who);

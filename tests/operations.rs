@@ -96,6 +96,47 @@ async fn persisted_queries_round_trip(app: &TestApp) {
     assert_eq!(hit, reg, "the hash alone runs the registered query");
 }
 
+/// A persisted query meets the same limits as a query sent as text, and a GET by hash
+/// never runs a mutation.
+async fn persisted_queries_cannot_bypass_limits(app: &TestApp) {
+    let aliases: String = (0..300).map(|i| format!("a{i}: key ")).collect();
+    let bomb = format!("query Bomb {{ metricCatalog {{ {aliases} }} }}");
+    let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256_hex(&bomb) } });
+    let body: Value = app
+        .client
+        .post(format!("{}/graphql", app.url))
+        .json(&json!({ "query": bomb, "extensions": ext }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["limit"], "max_aliases", "{body}");
+    let by_hash: Value = get(app, &[("extensions", ext.to_string())], &[]).await.json().await.unwrap();
+    let code = by_hash["errors"][0]["extensions"]["code"].as_str().unwrap_or_default().to_owned();
+    assert!(code == "LIMIT_EXCEEDED" || code == "PERSISTED_QUERY_NOT_FOUND", "{by_hash}");
+    assert!(by_hash["data"].is_null());
+
+    let p = pid(9);
+    let m = format!(r#"mutation Rename {{ setProjectName(id: "{p}", name: "first") {{ name }} }}"#);
+    let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256_hex(&m) } });
+    let posted: Value = app
+        .client
+        .post(format!("{}/graphql", app.url))
+        .json(&json!({ "query": m, "extensions": ext }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(posted["data"]["setProjectName"]["name"], "first", "{posted}");
+    let via_get: Value = get(app, &[("extensions", ext.to_string())], &[]).await.json().await.unwrap();
+    assert_eq!(via_get["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{via_get}");
+    assert!(via_get["data"].is_null());
+}
+
 async fn caching_headers_and_etags(app: &TestApp) {
     let p = pid(1);
     fixtures::project(&app.db, p, "a").await;
@@ -179,6 +220,7 @@ async fn metrics_and_request_ids(app: &TestApp) {
 
 async fn suite(app: &TestApp) {
     persisted_queries_round_trip(app).await;
+    persisted_queries_cannot_bypass_limits(app).await;
     caching_headers_and_etags(app).await;
     responses_are_compressed(app).await;
     metrics_and_request_ids(app).await;

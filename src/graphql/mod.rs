@@ -47,6 +47,7 @@ pub fn build_schema(db: DatabaseConnection, config: &ServerConfig) -> AppSchema 
     );
     let builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .extension(apq)
+        .extension(limits::DocumentLimits(config.query_limits))
         .data(db)
         .data(config.batch_limits)
         .data(config.catalog.clone())
