@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::fixtures::{self, pid, t};
+use common::fixtures::{self, pid};
 use common::{Backend, TestApp};
 use entity::sea_orm_active_enums::TimeGrain;
 use migration::{Migrator, MigratorTrait};
@@ -429,5 +429,4 @@ fn migrate_cli_up_status_down_and_errors() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
     }
-    let _ = t("2026-01-01T00:00:00Z");
 }

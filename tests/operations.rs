@@ -63,6 +63,11 @@ fn sha256_matches_a_known_vector() {
     assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+/// POSTs a GraphQL body and returns the decoded answer.
+async fn post(app: &TestApp, body: Value) -> Value {
+    app.client.post(format!("{}/graphql", app.url)).json(&body).send().await.unwrap().json().await.unwrap()
+}
+
 async fn get(app: &TestApp, query: &[(&str, String)], headers: &[(&str, &str)]) -> reqwest::Response {
     let mut r = app.client.get(format!("{}/graphql", app.url)).query(query);
     for (k, v) in headers {
@@ -76,16 +81,7 @@ async fn persisted_queries_round_trip(app: &TestApp) {
     let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256_hex(q) } }).to_string();
     let miss: Value = get(app, &[("extensions", ext.clone())], &[]).await.json().await.unwrap();
     assert_eq!(miss["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND", "{miss}");
-    let reg: Value = app
-        .client
-        .post(format!("{}/graphql", app.url))
-        .json(&json!({ "query": q, "extensions": serde_json::from_str::<Value>(&ext).unwrap() }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reg: Value = post(app, json!({ "query": q, "extensions": serde_json::from_str::<Value>(&ext).unwrap() })).await;
     assert_eq!(reg["data"]["metricCatalog"].as_array().unwrap().len(), 5);
     let hit = get(app, &[("extensions", ext)], &[]).await;
     assert!(
@@ -102,16 +98,7 @@ async fn persisted_queries_cannot_bypass_limits(app: &TestApp) {
     let aliases: String = (0..300).map(|i| format!("a{i}: key ")).collect();
     let bomb = format!("query Bomb {{ metricCatalog {{ {aliases} }} }}");
     let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256_hex(&bomb) } });
-    let body: Value = app
-        .client
-        .post(format!("{}/graphql", app.url))
-        .json(&json!({ "query": bomb, "extensions": ext }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = post(app, json!({ "query": bomb, "extensions": ext })).await;
     assert_eq!(body["errors"][0]["extensions"]["limit"], "max_aliases", "{body}");
     let by_hash: Value = get(app, &[("extensions", ext.to_string())], &[]).await.json().await.unwrap();
     let code = by_hash["errors"][0]["extensions"]["code"].as_str().unwrap_or_default().to_owned();
@@ -121,16 +108,7 @@ async fn persisted_queries_cannot_bypass_limits(app: &TestApp) {
     let p = pid(9);
     let m = format!(r#"mutation Rename {{ setProjectName(id: "{p}", name: "first") {{ name }} }}"#);
     let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256_hex(&m) } });
-    let posted: Value = app
-        .client
-        .post(format!("{}/graphql", app.url))
-        .json(&json!({ "query": m, "extensions": ext }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let posted: Value = post(app, json!({ "query": m, "extensions": ext })).await;
     assert_eq!(posted["data"]["setProjectName"]["name"], "first", "{posted}");
     let via_get: Value = get(app, &[("extensions", ext.to_string())], &[]).await.json().await.unwrap();
     assert_eq!(via_get["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{via_get}");

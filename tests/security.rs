@@ -10,7 +10,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::fixtures::{self, pid};
 use common::{Backend, TestApp};
-use entity::sea_orm_active_enums::TimeGrain;
 use metrics_api::auth::{AllProjects, AuthConfig, Claims, ProjectsClaim};
 use metrics_api::graphql::limits::QueryLimits;
 use metrics_api::server::ServerConfig;
@@ -448,6 +447,15 @@ fn pg_target() -> String {
     host.split('/').next().unwrap_or("127.0.0.1:5432").to_owned()
 }
 
+/// Rows of `metrics_trend_point`, read directly (not through the proxy).
+async fn trend_rows(db: &sea_orm::DatabaseConnection) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let sql = "SELECT COUNT(*) AS n FROM metrics_trend_point";
+    let row =
+        db.query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await.unwrap().unwrap();
+    row.try_get("", "n").unwrap()
+}
+
 /// The database goes away: requests fail fast with SERVICE_UNAVAILABLE, /readyz says 503,
 /// and the server serves again without a restart when the database is back. A mutation
 /// cut off mid-way leaves nothing behind, and its retry lands once.
@@ -495,17 +503,7 @@ async fn database_outage_fails_fast_and_recovers() {
     proxy.restore();
     let direct =
         sea_orm::Database::connect(app.database_url.replace(&proxy.addr.to_string(), &pg_target())).await.unwrap();
-    use sea_orm::ConnectionTrait;
-    let n: i64 = direct
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            "SELECT COUNT(*) AS n FROM metrics_trend_point",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get("", "n")
-        .unwrap();
+    let n = trend_rows(&direct).await;
     if body.get("errors").is_some() {
         // Cut before the commit: nothing. Cut between the commit and the answer: all of it.
         assert!(n == 0 || n == 5000, "a cut-off batch is never half-written: {n} rows: {body}");
@@ -525,19 +523,8 @@ async fn database_outage_fails_fast_and_recovers() {
     let retried = retried.expect("the retry succeeds once the database is back");
     let c = &retried["data"]["upsertTrendPoints"];
     assert_eq!(c["inserted"].as_i64().unwrap() + c["unchanged"].as_i64().unwrap(), 5000);
-    let n: i64 = direct
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            "SELECT COUNT(*) AS n FROM metrics_trend_point",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get("", "n")
-        .unwrap();
-    assert_eq!(n, 5000);
+    assert_eq!(trend_rows(&direct).await, 5000);
     direct.close().await.ok();
-    let _ = TimeGrain::Hour;
     app.finish().await;
 }
 
