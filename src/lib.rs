@@ -18,6 +18,8 @@
 //! - [`auth`]: JWT bearer tokens scoped to projects, and what they allow.
 //! - [`store`]: every SQL statement; no GraphQL types.
 //! - [`db`]: opening either backend, pool settings, the statement counter.
+//! - [`replicas`]: read replicas, their background health and lag checks, read routing.
+//! - [`advisory`]: PostgreSQL advisory locks, so one instance at a time runs retention.
 //! - [`ingest`]: the write side: validated, idempotent, all-or-nothing batch upserts.
 //! - [`retention`]: the retention and downsampling job (spec section 5).
 //! - [`catalog`]: the metric catalog (aggregation per metric key, unit, description).
@@ -30,6 +32,7 @@
 //! - [`error`]: the API error type, its stable codes ([`error::ErrorCode`]) and every
 //!   match on a dependency's message ([`error::upstream`]).
 
+pub mod advisory;
 pub mod auth;
 pub mod buckets;
 pub mod catalog;
@@ -43,6 +46,7 @@ pub mod identity;
 pub mod ingest;
 pub mod json;
 pub mod observe;
+pub mod replicas;
 pub mod retention;
 pub mod series;
 pub mod store;

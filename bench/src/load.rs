@@ -276,9 +276,13 @@ async fn statements_per_request(url: &str, ctx: &Ctx, shape: Shape) -> u64 {
     };
     let req = async_graphql::Request::new(q).variables(async_graphql::Variables::from_json(vars));
     let before = counter.get();
-    let resp =
-        metrics_api::graphql::execute(&state.schema, &db, req.into(), &metrics_api::auth::Principal::unrestricted())
-            .await;
+    let resp = metrics_api::graphql::execute(
+        &state.schema,
+        metrics_api::graphql::ReadRoute::primary(db.clone()),
+        req.into(),
+        &metrics_api::auth::Principal::unrestricted(),
+    )
+    .await;
     assert!(resp.is_ok(), "{:?}", serde_json::to_string(&resp));
     let n = counter.get() - before;
     db.close().await.ok();

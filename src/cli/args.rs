@@ -18,6 +18,7 @@ use crate::graphql::limits::QueryLimits;
 use crate::graphql::SchemaConfig;
 use crate::http::ServerConfig;
 use crate::ingest::BatchLimits;
+use crate::replicas::ReplicaSettings;
 use crate::retention::Policy;
 
 /// Defaults as clap wants them, read from the domain types (computed once per parse).
@@ -144,6 +145,19 @@ pub struct ServeArgs {
     /// Rows per mutation call: bounds a write transaction (split bigger batches).
     #[arg(long, env = "MAX_BATCH_ROWS", default_value_t = BatchLimits::default().max_rows)]
     pub max_batch_rows: usize,
+
+    /// Read replicas, comma-separated URLs: read-only GraphQL requests read from a
+    /// healthy one; writes and their reads use the primary. None by default.
+    #[arg(long = "database-read-url", env = "DATABASE_READ_URL", value_delimiter = ',', hide_env_values = true)]
+    pub database_read_urls: Vec<String>,
+
+    /// A replica whose replay lags more than this is skipped (reads go elsewhere).
+    #[arg(long, env = "REPLICA_MAX_LAG", default_value_t = human(ReplicaSettings::default().max_lag))]
+    pub replica_max_lag: humantime::Duration,
+
+    /// How often each replica's health and lag are checked (in the background).
+    #[arg(long, env = "REPLICA_CHECK_EVERY", default_value_t = human(ReplicaSettings::default().check_every))]
+    pub replica_check_every: humantime::Duration,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -274,6 +288,11 @@ impl AuthArgs {
 }
 
 impl ServeArgs {
+    /// How replicas are judged.
+    pub fn replica_settings(&self) -> ReplicaSettings {
+        ReplicaSettings { max_lag: self.replica_max_lag.into(), check_every: self.replica_check_every.into() }
+    }
+
     /// The server settings these arguments set, with the loaded catalog and token checks.
     pub fn server_config(&self, catalog: Arc<Catalog>, auth: Option<AuthConfig>) -> ServerConfig {
         ServerConfig {
@@ -313,6 +332,25 @@ mod tests {
             (d.max_depth, d.max_complexity, d.max_aliases, d.max_root_fields, d.max_batch, d.timeout, d.introspection)
         );
         assert_eq!(args.limits.pool_settings().acquire_timeout, PoolSettings::default().acquire_timeout);
+        let (r, d) = (args.replica_settings(), ReplicaSettings::default());
+        assert_eq!((r.max_lag, r.check_every), (d.max_lag, d.check_every));
+        assert!(args.database_read_urls.is_empty());
+    }
+
+    #[test]
+    fn read_urls_split_on_commas() {
+        let cli = Cli::try_parse_from([
+            "metrics-api",
+            "serve",
+            "--database-read-url",
+            "postgres://r1/db,postgres://r2/db",
+            "--replica-max-lag",
+            "3s",
+        ])
+        .expect("parses");
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        assert_eq!(args.database_read_urls, ["postgres://r1/db", "postgres://r2/db"]);
+        assert_eq!(args.replica_settings().max_lag, Duration::from_secs(3));
     }
 
     #[test]

@@ -152,6 +152,13 @@ impl Extension for DocumentLimitsExtension {
         if mutation && ctx.data_opt::<ReadOnlyRequest>().is_some() {
             return Err(ErrorCode::BadRequest.server_error("mutations must use POST"));
         }
+        if mutation {
+            // Known only now for a persisted query sent by hash: its reads must see its
+            // writes, so they leave the replica before any resolver runs.
+            if let Some(route) = ctx.data_opt::<Arc<super::ReadRoute>>() {
+                route.pin_primary();
+            }
+        }
         Ok(doc)
     }
 }

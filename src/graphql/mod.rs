@@ -44,6 +44,7 @@ use crate::ingest::BatchLimits;
 use crate::retention::Policy;
 
 pub use self::exec::execute;
+pub use self::loaders::ReadRoute;
 
 /// The executable schema.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
@@ -115,8 +116,15 @@ pub(crate) fn dataloader<'a>(ctx: &'a Context<'_>) -> &'a DataLoader<StoreLoader
     ctx.data_unchecked::<DataLoader<StoreLoader>>()
 }
 
+/// The primary: writes, and reads that must see them.
 pub(crate) fn db<'a>(ctx: &'a Context<'_>) -> &'a DatabaseConnection {
     ctx.data_unchecked::<DatabaseConnection>()
+}
+
+/// The connection this request reads from: a replica for a read-only request when
+/// replicas are configured, else the primary (see [`crate::replicas`]).
+pub(crate) fn read_db<'a>(ctx: &'a Context<'_>) -> &'a DatabaseConnection {
+    ctx.data_opt::<std::sync::Arc<loaders::ReadRoute>>().map_or_else(|| db(ctx), |r| r.db())
 }
 
 pub(crate) fn request_time(ctx: &Context<'_>) -> DateTime<Utc> {

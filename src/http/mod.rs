@@ -34,6 +34,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use crate::auth::AuthConfig;
 use crate::db::StatementCounter;
 use crate::graphql::{build_schema, AppSchema, SchemaConfig};
+use crate::replicas::Replicas;
 
 /// Settings of the HTTP layer, around the schema's own.
 #[derive(Debug, Clone)]
@@ -71,6 +72,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Counts SQL statements (tests assert batching with it).
     pub statements: StatementCounter,
+    /// Read replicas (none by default: every read uses `db`, the primary).
+    pub replicas: Replicas,
 }
 
 impl AppState {
@@ -79,7 +82,18 @@ impl AppState {
     }
 
     pub fn with_config(db: DatabaseConnection, statements: StatementCounter, config: ServerConfig) -> Self {
-        AppState { schema: build_schema(db.clone(), &config.schema), config, db, statements }
+        AppState {
+            schema: build_schema(db.clone(), &config.schema),
+            config,
+            db,
+            statements,
+            replicas: Replicas::default(),
+        }
+    }
+
+    /// Read-only requests read from `replicas` (see [`crate::replicas`]).
+    pub fn with_replicas(self, replicas: Replicas) -> Self {
+        AppState { replicas, ..self }
     }
 }
 

@@ -74,7 +74,7 @@ pub async fn execute(state: &AppState, headers: &HeaderMap, mut batch: BatchRequ
     let started = std::time::Instant::now();
     let statements = Arc::new(AtomicU64::new(0));
     let outcome = crate::observe::REQUEST_STATEMENTS
-        .scope(statements.clone(), checked(state, headers, batch).instrument(span.clone()))
+        .scope(statements.clone(), checked(state, headers, batch, operation.mutation).instrument(span.clone()))
         .await;
     let (resp, outcome) = answer(state, headers, outcome, &request_id, &operation, &method).await;
     let n = statements.load(Ordering::Relaxed);
@@ -110,11 +110,16 @@ impl Refusal {
 }
 
 /// Steps 2 to 4. `Err` is an answer given without executing.
-async fn checked(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> Result<BatchResponse, Response> {
+async fn checked(
+    state: &AppState,
+    headers: &HeaderMap,
+    batch: BatchRequest,
+    mutation: bool,
+) -> Result<BatchResponse, Response> {
     let run = async {
         let who = authenticate(state, headers)?;
         check_batch(state, &batch)?;
-        run_within_timeout(state, batch, &who).await
+        run_within_timeout(state, batch, &who, mutation).await
     };
     run.await.map_err(|refusal| refusal.into_response(headers))
 }
@@ -142,10 +147,17 @@ fn check_batch(state: &AppState, batch: &BatchRequest) -> Result<(), Refusal> {
 /// Executes within the request timeout, then names limit errors and gives every error
 /// a code. Dropping the execution at the timeout drops its queries: sqlx closes a
 /// connection whose query was cut off instead of returning it to the pool mid-statement.
-async fn run_within_timeout(state: &AppState, batch: BatchRequest, who: &Principal) -> Result<BatchResponse, Refusal> {
+async fn run_within_timeout(
+    state: &AppState,
+    batch: BatchRequest,
+    who: &Principal,
+    mutation: bool,
+) -> Result<BatchResponse, Refusal> {
     let limits = state.config.schema.query_limits;
     let queries: Vec<String> = batch.iter().map(|r| r.query.clone()).collect();
-    let exec = crate::graphql::execute(&state.schema, &state.db, batch, who);
+    let read = state.replicas.for_request(&state.db, mutation);
+    let route = crate::graphql::ReadRoute::new(state.db.clone(), read);
+    let exec = crate::graphql::execute(&state.schema, route, batch, who);
     let Ok(mut response) = tokio::time::timeout(limits.timeout, exec).await else {
         tracing::warn!(timeout_ms = limits.timeout.as_millis() as u64, "request timed out");
         let message = format!("the request took longer than the limit of {} ms; narrow it", limits.timeout.as_millis());
