@@ -12,6 +12,7 @@ mod migrations;
 mod operations;
 mod properties;
 mod read_api;
+mod replicas;
 mod retention;
 mod schema;
 mod security;
