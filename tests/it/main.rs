@@ -7,6 +7,7 @@ mod common;
 
 mod explain;
 mod hostile;
+mod instances;
 mod ingest;
 mod migrations;
 mod operations;
