@@ -133,7 +133,10 @@ async fn two_instances_one_database() {
     let log = b.log();
     let (signal, served) = (log.find("draining requests"), log.rfind("request served"));
     assert!(signal.is_some() && served > signal, "the write was answered after the signal, while draining:\n{log}");
-    assert_eq!(app.count(&format!("SELECT COUNT(*) AS n FROM metrics_trend_point WHERE project_id = '{q}'")).await, 5000);
+    assert_eq!(
+        app.count(&format!("SELECT COUNT(*) AS n FROM metrics_trend_point WHERE project_id = '{q}'")).await,
+        5000
+    );
     // A keeps serving, and reads what B wrote.
     let first_day: Vec<f64> = (0..24).map(f64::from).collect();
     assert_eq!(values(&a.data(READ, json!({ "p": q })).await), first_day);

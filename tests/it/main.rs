@@ -7,8 +7,8 @@ mod common;
 
 mod explain;
 mod hostile;
-mod instances;
 mod ingest;
+mod instances;
 mod migrations;
 mod operations;
 mod properties;
@@ -17,4 +17,5 @@ mod replicas;
 mod retention;
 mod schema;
 mod security;
+mod sharding;
 mod transport;

@@ -32,7 +32,11 @@ fn points(p: uuid::Uuid, value: f64) -> Value {
 /// The value the API reads for `p` (null before the first write is visible).
 async fn read_value(api: &Served, p: uuid::Uuid) -> Value {
     let data = api.data(READ, json!({ "p": p })).await;
-    data["project"]["trend"]["points"].as_array().and_then(|a| a.first()).map(|pt| pt["value"].clone()).unwrap_or(Value::Null)
+    data["project"]["trend"]["points"]
+        .as_array()
+        .and_then(|a| a.first())
+        .map(|pt| pt["value"].clone())
+        .unwrap_or(Value::Null)
 }
 
 /// Polls `/readyz` until the replica's status is `want` (checks run every 200 ms).
@@ -70,7 +74,8 @@ async fn reads_follow_the_healthy_replica() {
     let written = api.data(UPSERT, json!({ "p": points(p, 1.0) })).await;
     assert_eq!(written["upsertTrendPoints"]["inserted"], 1);
     assert_eq!(cluster.logged("replica", "INSERT INTO"), 0, "writes never go to the replica");
-    let (on_replica, on_primary) = (cluster.logged("replica", "metrics_trend_point"), cluster.logged("primary", "metrics_trend_point"));
+    let (on_replica, on_primary) =
+        (cluster.logged("replica", "metrics_trend_point"), cluster.logged("primary", "metrics_trend_point"));
     let mut seen = Value::Null;
     for _ in 0..50 {
         seen = read_value(&api, p).await;
@@ -123,9 +128,10 @@ async fn reads_follow_the_healthy_replica() {
 async fn routed(backend: Backend) -> Option<(TestApp, TestApp, String)> {
     let primary = TestApp::on(backend, ServerConfig::default()).await?;
     let standin = TestApp::on(backend, ServerConfig::default()).await?;
-    let replicas = Replicas::connect(&[standin.database_url.clone()], &PoolSettings::default(), ReplicaSettings::default())
-        .await
-        .expect("open the read database");
+    let replicas =
+        Replicas::connect(&[standin.database_url.clone()], &PoolSettings::default(), ReplicaSettings::default())
+            .await
+            .expect("open the read database");
     replicas.check().await;
     let (db, counter) = db::connect(&primary.database_url, &PoolSettings::default()).await.expect("primary");
     let state = AppState::with_config(db, counter, ServerConfig::default()).with_replicas(replicas);

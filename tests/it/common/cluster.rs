@@ -49,14 +49,25 @@ impl Cluster {
         std::fs::create_dir_all(&dir).expect("cluster dir");
         let owner = Command::new("chown").args(["postgres:postgres", &dir.display().to_string()]).status();
         assert!(owner.is_ok_and(|s| s.success()), "chown the cluster directory");
-        let cluster =
-            Cluster { dir, primary_port: super::serve::free_port(), replica_port: super::serve::free_port() };
+        let cluster = Cluster { dir, primary_port: super::serve::free_port(), replica_port: super::serve::free_port() };
         let primary = cluster.path("primary");
         pg("initdb", &["-D", &primary, "-A", "trust", "-U", "postgres", "--no-sync"]);
         cluster.start_server("primary", cluster.primary_port);
         pg(
             "pg_basebackup",
-            &["-h", "127.0.0.1", "-p", &cluster.primary_port.to_string(), "-U", "postgres", "-D", &cluster.path("replica"), "-R", "-X", "stream"],
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &cluster.primary_port.to_string(),
+                "-U",
+                "postgres",
+                "-D",
+                &cluster.path("replica"),
+                "-R",
+                "-X",
+                "stream",
+            ],
         );
         cluster.start_replica();
         Some(cluster)
@@ -105,7 +116,17 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         for name in ["replica", "primary"] {
             let _ = Command::new("runuser")
-                .args(["-u", "postgres", "--", &format!("{BIN}/pg_ctl"), "-D", &self.path(name), "-m", "immediate", "stop"])
+                .args([
+                    "-u",
+                    "postgres",
+                    "--",
+                    &format!("{BIN}/pg_ctl"),
+                    "-D",
+                    &self.path(name),
+                    "-m",
+                    "immediate",
+                    "stop",
+                ])
                 .output();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
