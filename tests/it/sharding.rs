@@ -185,3 +185,32 @@ async fn every_statement_filters_on_project_id() {
     }
     app.finish().await;
 }
+
+/// Citus requires every primary key and unique constraint of a distributed table to
+/// include the distribution column. The known blockers (docs/SCALING.md, "Citus"): the
+/// primary keys on `id` alone, whose values derive from the natural key (project
+/// included) but which PostgreSQL cannot know to be per project. Any other unique index
+/// without `project_id` fails here.
+const UNIQUE_WITHOUT_PROJECT: &[&str] =
+    &["metrics_breakdown_point_pkey", "metrics_drilldown_pkey", "metrics_summary_pkey", "metrics_trend_point_pkey"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unique_constraints_and_the_distribution_column() {
+    let Some(app) = TestApp::postgres().await else { return };
+    use sea_orm::ConnectionTrait;
+    let tables = METRICS_TABLES.map(|t| format!("'{t}'")).join(", ");
+    let sql = format!(
+        "SELECT i.relname AS name, bool_or(a.attname = 'project_id') AS has_project
+         FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+         JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(x.indkey)
+         WHERE x.indisunique AND t.relname IN ({tables}) GROUP BY i.relname ORDER BY i.relname"
+    );
+    let rows = app.db.query_all_raw(sea_orm::Statement::from_string(app.db_backend(), sql)).await.expect("indexes");
+    let without: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.try_get::<bool>("", "has_project").expect("has_project"))
+        .map(|r| r.try_get::<String>("", "name").expect("name"))
+        .collect();
+    assert_eq!(without, UNIQUE_WITHOUT_PROJECT, "unique indexes without project_id changed: update docs/SCALING.md");
+    app.finish().await;
+}
