@@ -128,10 +128,13 @@ async fn reads_follow_the_healthy_replica() {
 async fn routed(backend: Backend) -> Option<(TestApp, TestApp, String)> {
     let primary = TestApp::on(backend, ServerConfig::default()).await?;
     let standin = TestApp::on(backend, ServerConfig::default()).await?;
-    let replicas =
-        Replicas::connect(&[standin.database_url.clone()], &PoolSettings::default(), ReplicaSettings::default())
-            .await
-            .expect("open the read database");
+    let replicas = Replicas::connect(
+        std::slice::from_ref(&standin.database_url),
+        &PoolSettings::default(),
+        ReplicaSettings::default(),
+    )
+    .await
+    .expect("open the read database");
     replicas.check().await;
     let (db, counter) = db::connect(&primary.database_url, &PoolSettings::default()).await.expect("primary");
     let state = AppState::with_config(db, counter, ServerConfig::default()).with_replicas(replicas);
