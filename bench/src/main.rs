@@ -9,6 +9,7 @@
 //! - [`load`]: the dashboard query mix over HTTP against the same SQL run directly.
 //! - [`sizes`]: bytes per row and rows per project per day, for `docs/SCALING.md`.
 
+mod cpu;
 mod dataset;
 mod ingest;
 mod load;

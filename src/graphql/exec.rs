@@ -29,9 +29,10 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{BatchRequest, BatchResponse, Request};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use sea_orm::DatabaseConnection;
 
-use super::loaders::{ReadRoute, StoreLoader};
-use super::{AppSchema, RequestTime};
+use super::loaders::StoreLoader;
+use super::{AppSchema, ReadConnection, RequestTime};
 use crate::auth::Principal;
 
 /// Loader tasks queued by the dataloaders of one HTTP request.
@@ -55,22 +56,28 @@ fn queued<L: Send + Sync + 'static>(loader: L, queue: &TaskQueue) -> DataLoader<
     DataLoader::new(loader, move |task| queue.push(task)).delay(Duration::ZERO)
 }
 
-fn prepare(request: Request, route: &Arc<ReadRoute>, queue: &TaskQueue, now: RequestTime, who: &Principal) -> Request {
-    let loader = queued(StoreLoader::new(route.clone()), queue);
-    request.data(loader).data(route.clone()).data(now).data(who.clone())
+fn prepare(request: Request, db: &DatabaseConnection, queue: &TaskQueue, now: RequestTime, who: &Principal) -> Request {
+    let loader = queued(StoreLoader::new(db.clone()), queue);
+    request.data(loader).data(ReadConnection(db.clone())).data(now).data(who.clone())
 }
 
 /// Executes a single or batched request with per-request loaders, request time and the
-/// caller's rights. `route` says where the batch reads (its loaders and listings): a
-/// replica for a read-only request, the primary once it holds a mutation (mutations
-/// always write through the schema's primary connection).
-pub async fn execute(schema: &AppSchema, route: Arc<ReadRoute>, batch: BatchRequest, who: &Principal) -> BatchResponse {
+/// caller's rights. `db` is the connection the request reads from (its loaders and
+/// listings): a replica for a read-only request, the primary for one that holds a
+/// mutation, whose reads must see its writes (see [`crate::replicas`]). Mutations always
+/// write through the schema's own connection, the primary.
+pub async fn execute(
+    schema: &AppSchema,
+    db: &DatabaseConnection,
+    batch: BatchRequest,
+    who: &Principal,
+) -> BatchResponse {
     let queue = TaskQueue::default();
     let now = RequestTime(chrono::Utc::now());
     let batch = match batch {
-        BatchRequest::Single(r) => BatchRequest::Single(prepare(r, &route, &queue, now, who)),
+        BatchRequest::Single(r) => BatchRequest::Single(prepare(r, db, &queue, now, who)),
         BatchRequest::Batch(rs) => {
-            BatchRequest::Batch(rs.into_iter().map(|r| prepare(r, &route, &queue, now, who)).collect())
+            BatchRequest::Batch(rs.into_iter().map(|r| prepare(r, db, &queue, now, who)).collect())
         }
     };
     drive(schema.execute_batch(batch), &queue).await

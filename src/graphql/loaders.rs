@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
@@ -23,56 +22,14 @@ use uuid::Uuid;
 use crate::identity::canonical_json;
 use crate::store;
 
-/// Loads every key type from the store, through the request's [`ReadRoute`].
+/// Loads every key type from the store.
 pub struct StoreLoader {
-    route: Arc<ReadRoute>,
+    pub(crate) db: DatabaseConnection,
 }
 
 impl StoreLoader {
-    pub fn new(route: Arc<ReadRoute>) -> Self {
-        Self { route }
-    }
-
-    pub(crate) fn db(&self) -> &DatabaseConnection {
-        self.route.db()
-    }
-}
-
-/// Where one request reads: a replica (or the primary when none is configured or
-/// usable), switched to the primary for good as soon as the request turns out to hold a
-/// mutation. The HTTP layer already sends a request whose text is a mutation to the
-/// primary; a mutation sent as a persisted query's hash is only known once
-/// async-graphql has resolved and parsed it, before any resolver runs
-/// (`limits::DocumentLimits` calls [`ReadRoute::pin_primary`] then). Shared by every
-/// request of a batch: a batch that writes reads its writes.
-pub struct ReadRoute {
-    primary: DatabaseConnection,
-    read: DatabaseConnection,
-    pinned: AtomicBool,
-}
-
-impl ReadRoute {
-    /// Reads from `read` until a mutation pins the request to `primary`.
-    pub fn new(primary: DatabaseConnection, read: DatabaseConnection) -> Arc<Self> {
-        Arc::new(ReadRoute { primary, read, pinned: AtomicBool::new(false) })
-    }
-
-    /// Every read on the primary.
-    pub fn primary(primary: DatabaseConnection) -> Arc<Self> {
-        Self::new(primary.clone(), primary)
-    }
-
-    pub fn db(&self) -> &DatabaseConnection {
-        if self.pinned.load(Ordering::SeqCst) {
-            &self.primary
-        } else {
-            &self.read
-        }
-    }
-
-    /// From now on, every read of the request goes to the primary.
-    pub fn pin_primary(&self) {
-        self.pinned.store(true, Ordering::SeqCst);
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
     }
 }
 
@@ -122,7 +79,7 @@ impl Loader<ProjectKey> for StoreLoader {
 
     async fn load(&self, keys: &[ProjectKey]) -> LoadResult<ProjectKey, Project> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = store::project::by_ids(self.db(), &ids).await?;
+        let rows = store::project::by_ids(&self.db, &ids).await?;
         Ok(rows.into_iter().map(|p| (ProjectKey(p.id), p)).collect())
     }
 }

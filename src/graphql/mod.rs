@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod codes;
 pub mod connection;
 pub mod cursor;
+pub mod documents;
 pub mod drilldown;
 pub mod exec;
 pub mod grain;
@@ -44,7 +45,6 @@ use crate::ingest::BatchLimits;
 use crate::retention::Policy;
 
 pub use self::exec::execute;
-pub use self::loaders::ReadRoute;
 
 /// The executable schema.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
@@ -77,15 +77,13 @@ impl Default for SchemaConfig {
 }
 
 /// Builds the schema. The connection, write limits, catalog and retention policy are
-/// schema data (shared); loaders are per request (see [`execute`]).
+/// schema data (shared); loaders are per request (see [`execute`]). `apq_capacity` sizes
+/// the instance's [`documents::Documents`], built beside the schema by the HTTP layer.
 pub fn build_schema(db: DatabaseConnection, config: &SchemaConfig) -> AppSchema {
     let limits = config.query_limits;
-    let apq = async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries::new(
-        async_graphql::extensions::apollo_persisted_queries::LruCacheStorage::new(config.apq_capacity.max(1)),
-    );
+    // No `.extension(...)`: any extension slows every field down; persisted queries and
+    // document limits run per request instead (see `documents` and `http::pipeline`).
     let builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .extension(apq)
-        .extension(limits::DocumentLimits(config.query_limits))
         .data(db)
         .data(config.batch_limits)
         .data(config.catalog.clone())
@@ -124,8 +122,11 @@ pub(crate) fn db<'a>(ctx: &'a Context<'_>) -> &'a DatabaseConnection {
 /// The connection this request reads from: a replica for a read-only request when
 /// replicas are configured, else the primary (see [`crate::replicas`]).
 pub(crate) fn read_db<'a>(ctx: &'a Context<'_>) -> &'a DatabaseConnection {
-    ctx.data_opt::<std::sync::Arc<loaders::ReadRoute>>().map_or_else(|| db(ctx), |r| r.db())
+    ctx.data_opt::<ReadConnection>().map_or_else(|| db(ctx), |r| &r.0)
 }
+
+/// The connection a request reads from, set per request by [`execute`].
+pub(crate) struct ReadConnection(pub DatabaseConnection);
 
 pub(crate) fn request_time(ctx: &Context<'_>) -> DateTime<Utc> {
     ctx.data_opt::<RequestTime>().map_or_else(Utc::now, |t| t.0)

@@ -32,7 +32,7 @@ impl Loader<BreakdownLatestKey> for StoreLoader {
         let mut out = HashMap::new();
         for ((metric, dim, grain), keys) in group(keys, |k| (k.metric_key.clone(), k.dimension_key.clone(), k.grain)) {
             let projects: Vec<Uuid> = keys.iter().map(|k| k.project_id).collect();
-            let rows = store::breakdown::latest(self.db(), &projects, &metric, &dim, grain).await?;
+            let rows = store::breakdown::latest(&self.db, &projects, &metric, &dim, grain).await?;
             out.extend(keys.into_iter().cloned().zip(rows));
         }
         Ok(out)
@@ -59,7 +59,7 @@ impl Loader<BreakdownRangeKey> for StoreLoader {
         let shape = |k: &BreakdownRangeKey| (k.metric_key.clone(), k.dimension_key.clone(), k.grain, k.from, k.to);
         for ((metric, dim, grain, from, to), keys) in group(keys, shape) {
             let projects = distinct(keys.iter().map(|k| k.project_id));
-            let rows = store::breakdown::range(self.db(), &projects, &metric, &dim, grain, from, to).await?;
+            let rows = store::breakdown::range(&self.db, &projects, &metric, &dim, grain, from, to).await?;
             let mut by_project: HashMap<Uuid, Vec<BreakdownPoint>> = HashMap::new();
             for row in rows {
                 by_project.entry(row.project_id).or_default().push(row);

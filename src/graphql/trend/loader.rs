@@ -53,7 +53,7 @@ impl Loader<TrendKey> for StoreLoader {
             // (project, metric) pair on the series index.
             let projects = distinct(keys.iter().map(|k| k.project_id));
             let metrics = distinct(keys.iter().map(|k| k.metric_key.clone()));
-            let rows = store::trend::points(self.db(), &projects, &metrics, grain, from, to, &dims.filter()).await?;
+            let rows = store::trend::points(&self.db, &projects, &metrics, grain, from, to, &dims.filter()).await?;
             let mut by_series: HashMap<(Uuid, String), Vec<TrendPoint>> = HashMap::new();
             for row in rows {
                 by_series.entry((row.project_id, row.metric_key.clone())).or_default().push(row);
