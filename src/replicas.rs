@@ -248,3 +248,59 @@ fn record(name: &str, health: &Health) {
     };
     metrics::gauge!("metrics_api_replica_lag_seconds", "replica" => name.to_owned()).set(lag);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An SQLite file holding one row that names it, so a read tells which database ran.
+    async fn named(name: &str) -> (DatabaseConnection, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!("metrics-replicas-{}-{name}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let (db, _) = db::connect(&format!("sqlite://{}", path.display()), &PoolSettings::default()).await.unwrap();
+        db.execute_unprepared(&format!("CREATE TABLE who (name TEXT); INSERT INTO who VALUES ('{name}')"))
+            .await
+            .unwrap();
+        (db, path)
+    }
+
+    async fn who(db: &DatabaseConnection) -> String {
+        let row = db.query_one_raw(Statement::from_string(DbBackend::Sqlite, "SELECT name FROM who")).await;
+        row.unwrap().unwrap().try_get("", "name").unwrap()
+    }
+
+    #[tokio::test]
+    async fn reads_rotate_over_usable_replicas_and_fall_back_to_the_primary() {
+        let (primary, p) = named("primary").await;
+        let (r1, f1) = named("r1").await;
+        let (r2, f2) = named("r2").await;
+        let replica = |name: &str, conn| Replica { name: name.into(), conn, health: Mutex::new(Health::Unchecked) };
+        let replicas = Replicas {
+            replicas: Arc::new(vec![replica("r1", r1), replica("r2", r2)]),
+            next: Arc::default(),
+            settings: ReplicaSettings::default(),
+        };
+        assert_eq!(who(&replicas.for_reads(&primary)).await, "primary", "unchecked replicas are not used");
+        replicas.check().await;
+        assert!(replicas.statuses().iter().all(|s| s.health == Health::Healthy { lag_seconds: 0.0 }));
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            seen.push(who(&replicas.for_reads(&primary)).await);
+        }
+        seen.sort();
+        assert_eq!(seen, ["r1", "r1", "r2", "r2"], "round robin");
+        assert_eq!(who(&replicas.for_request(&primary, true)).await, "primary", "a mutation's reads");
+
+        *replicas.replicas[0].health.lock().unwrap() = Health::Lagging { lag_seconds: 60.0 };
+        for _ in 0..3 {
+            assert_eq!(who(&replicas.for_reads(&primary)).await, "r2", "a lagging replica is skipped");
+        }
+        *replicas.replicas[1].health.lock().unwrap() = Health::Down { reason: "unreachable".into() };
+        assert_eq!(who(&replicas.for_reads(&primary)).await, "primary", "none usable: the primary");
+        for f in [p, f1, f2] {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
+            }
+        }
+    }
+}
