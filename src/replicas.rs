@@ -159,6 +159,9 @@ impl Replicas {
 
     /// Checks every replica once, logging each change of state and updating the gauges.
     pub async fn check(&self) {
+        let any_usable = |rs: &[Replica]| rs.iter().any(|r| r.health().usable());
+        let before = any_usable(&self.replicas);
+        let first = self.replicas.iter().all(|r| r.health() == Health::Unchecked);
         for r in self.replicas.iter() {
             let new = probe(&r.conn, self.settings).await;
             let old = std::mem::replace(&mut *r.health.lock().unwrap_or_else(|e| e.into_inner()), new.clone());
@@ -181,7 +184,9 @@ impl Replicas {
                 }
             }
         }
-        if !self.is_empty() && !self.replicas.iter().any(|r| r.health().usable()) {
+        // Once when the last usable replica goes (or none is usable at start), not at
+        // every check.
+        if !self.is_empty() && !any_usable(&self.replicas) && (before || first) {
             tracing::warn!("no replica is usable; reads fall back to the primary");
         }
     }
