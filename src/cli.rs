@@ -162,7 +162,10 @@ async fn serve(url: &str, catalog: Catalog, args: ServeArgs) -> Result<(), CliEr
     }
     let listener = TcpListener::bind(args.bind).await.map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, database = %db::redact(url), "serving GraphQL on http://{addr}/graphql");
+    tracing::info!(%addr, database = %db::redact(url), "serving GraphQL on http://{addr}/graphql (GraphiQL in a browser)");
+    if !args.no_dashboard {
+        tracing::info!(%addr, "serving the dashboard on http://{addr}/");
+    }
     let catalog = std::sync::Arc::new(catalog);
     if let Some(every) = args.retention_every {
         tokio::spawn(retention_loop(db.clone(), catalog.clone(), every.into()));
@@ -185,6 +188,7 @@ async fn serve(url: &str, catalog: Catalog, args: ServeArgs) -> Result<(), CliEr
         cors_origins: args.cors_origins.clone(),
         cache_max_age: args.cache_max_age,
         apq_capacity: args.apq_capacity,
+        dashboard: !args.no_dashboard,
     };
     crate::observe::prometheus();
     let router = server::build_router(AppState::with_config(db, counter, config));

@@ -80,6 +80,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DEMO")]
     pub demo: bool,
 
+    /// Do not serve the dashboard page at `/` (GraphiQL stays at `/graphql`): for
+    /// deployments that expose only the API.
+    #[arg(long, env = "NO_DASHBOARD")]
+    pub no_dashboard: bool,
+
     /// Largest request body accepted on /graphql, in bytes (default 16 MiB): bounds the
     /// memory a single mutation can take.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]

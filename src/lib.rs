@@ -9,6 +9,7 @@
 //! - [`config`]: the command line and environment (clap).
 //! - [`cli`]: what each subcommand does (`serve`, `migrate`, `schema`, `seed-demo`, `ingest`).
 //! - [`server`]: the axum router, health checks, graceful shutdown.
+//! - [`web`]: what a browser sees: the dashboard at `/`, GraphiQL, their embedded assets.
 //! - [`graphql`]: schema, resolvers, loaders, cursors, argument checks.
 //! - [`auth`]: JWT bearer tokens scoped to projects, and what they allow.
 //! - [`store`]: every SQL statement; no GraphQL types.
@@ -41,3 +42,4 @@ pub mod retention;
 pub mod series;
 pub mod server;
 pub mod store;
+pub mod web;

@@ -1,4 +1,5 @@
-//! The HTTP layer: the axum router, GraphiQL, health checks and graceful shutdown.
+//! The HTTP layer: the axum router, health checks and graceful shutdown (the browser
+//! pages and their assets are [`crate::web`]'s).
 //!
 //! `POST /graphql` executes JSON requests (single or batched); `GET /graphql` serves
 //! GraphiQL to browsers (`Accept: text/html`) and executes the query string otherwise
@@ -11,7 +12,7 @@ use async_graphql::{BatchRequest, BatchResponse};
 use async_graphql_axum::GraphQLBatchRequest;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use migration::MigratorTrait;
@@ -55,6 +56,8 @@ pub struct ServerConfig {
     pub cache_max_age: u64,
     /// Entries of the automatic persisted query cache.
     pub apq_capacity: usize,
+    /// Serve the dashboard at `/` (`serve --no-dashboard` turns it off).
+    pub dashboard: bool,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +72,7 @@ impl Default for ServerConfig {
             cors_origins: Vec::new(),
             cache_max_age: 60,
             apq_capacity: 4096,
+            dashboard: true,
         }
     }
 }
@@ -81,8 +85,6 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Counts SQL statements (tests assert batching with it).
     pub statements: StatementCounter,
-    /// The GraphiQL page, with its example query, rendered once at start.
-    pub graphiql: String,
 }
 
 impl AppState {
@@ -91,13 +93,7 @@ impl AppState {
     }
 
     pub fn with_config(db: DatabaseConnection, statements: StatementCounter, config: ServerConfig) -> Self {
-        AppState {
-            schema: build_schema(db.clone(), &config),
-            config,
-            db,
-            statements,
-            graphiql: graphiql_page(&crate::demo::example_query(chrono::Utc::now())),
-        }
+        AppState { schema: build_schema(db.clone(), &config), config, db, statements }
     }
 }
 
@@ -112,6 +108,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_endpoint))
+        .merge(crate::web::routes(state.config.dashboard))
         .with_state(state)
         // Request ids: kept from the client's `x-request-id`, else a new UUID; echoed back.
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -191,9 +188,9 @@ async fn graphql_get(
     let req = match req {
         // The IDE page itself carries no data: it is served without a token.
         Ok(r) if wants_html && r.0.iter().all(|q| q.query.is_empty() && q.extensions.is_empty()) => {
-            return Html(state.graphiql.clone()).into_response();
+            return crate::web::graphiql::page(chrono::Utc::now());
         }
-        Err(_) if wants_html => return Html(state.graphiql.clone()).into_response(),
+        Err(_) if wants_html => return crate::web::graphiql::page(chrono::Utc::now()),
         Ok(r) => r,
         Err(rejection) => return rejection.into_response(),
     };
@@ -525,15 +522,4 @@ async fn readyz(State(state): State<AppState>) -> Response {
                 .into_response()
         }
     }
-}
-
-/// GraphiQL, opened on a ready example dashboard query.
-fn graphiql_page(example: &str) -> String {
-    let page = async_graphql::http::GraphiQLSource::build().endpoint("/graphql").title("metrics-api GraphiQL").finish();
-    let default_query = serde_json::to_string(example).unwrap_or_else(|_| "\"\"".into());
-    page.replacen(
-        "defaultEditorToolsVisibility: true,",
-        &format!("defaultEditorToolsVisibility: true,\n          defaultQuery: {default_query},"),
-        1,
-    )
 }
