@@ -61,46 +61,10 @@
     }
   }
 
-  // The document of one operation: the operation and the fragments it reaches, as
-  // Apollo or urql would send it. (The whole file in one request is valid GraphQL, but
-  // async-graphql 7.2.1 checks every fragment of a document against the chosen
-  // operation's variables, so a fragment that only another operation uses fails.)
-  var definitions = split(config.operations);
-
-  function split(text) {
-    var defs = {};
-    var current = null;
-    var depth = 0;
-    text.split("\n").forEach(function (line) {
-      var code = line.replace(/"(?:[^"\\]|\\.)*"/g, '""').replace(/#.*$/, "");
-      if (depth === 0) {
-        var m = /^\s*(?:query|mutation|subscription|fragment)\s+([A-Za-z_]\w*)/.exec(code);
-        if (!m) return;
-        current = defs[m[1]] = [];
-      }
-      current.push(line);
-      depth += (code.match(/[{(]/g) || []).length - (code.match(/[})]/g) || []).length;
-    });
-    Object.keys(defs).forEach(function (k) {
-      defs[k] = defs[k].join("\n");
-    });
-    return defs;
-  }
-
+  // The document of one operation: the operation and the fragments it reaches, cut
+  // from the operations file by the server (src/web/dashboard.rs says why).
   function documentOf(operationName) {
-    var names = [operationName];
-    for (var i = 0; i < names.length; i++) {
-      var spreads = definitions[names[i]].match(/\.\.\.\s*[A-Za-z_]\w*/g) || [];
-      spreads.forEach(function (s) {
-        var name = s.replace(/^\.\.\.\s*/, "");
-        if (name !== "on" && names.indexOf(name) < 0) names.push(name);
-      });
-    }
-    return names
-      .map(function (n) {
-        return definitions[n];
-      })
-      .join("\n\n");
+    return config.operations[operationName];
   }
 
   // One GraphQL request. Resolves to { data, errors, ms, bytes } or rejects with an
