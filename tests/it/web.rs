@@ -3,10 +3,8 @@
 //! `--no-dashboard`, and the dashboard's operations on demo data on both backends. (The
 //! pages themselves run in a real browser in `tests/browser/`.)
 
-mod common;
-
-use common::TestApp;
-use metrics_api::server::ServerConfig;
+use crate::common::TestApp;
+use metrics_api::http::ServerConfig;
 use metrics_api::web::{assets, dashboard};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -77,7 +75,7 @@ async fn assets_are_served_with_their_types_and_cache_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vendored_files_match_their_manifest() {
     let app = TestApp::sqlite().await;
-    let manifest: Vec<Value> = serde_json::from_str(include_str!("../src/web/assets/vendor/MANIFEST.json")).unwrap();
+    let manifest: Vec<Value> = serde_json::from_str(include_str!("../../src/web/assets/vendor/MANIFEST.json")).unwrap();
     assert_eq!(manifest.len(), 6);
     for entry in &manifest {
         let (name, version, file) =
@@ -160,18 +158,6 @@ async fn no_dashboard_leaves_only_the_api_and_graphiql() {
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("query DashboardPage"));
     app.finish().await;
-}
-
-#[test]
-fn no_dashboard_is_a_serve_flag() {
-    use clap::Parser;
-    use metrics_api::config::{Cli, Command};
-    let serve = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
-        Command::Serve(s) => s,
-        other => panic!("{other:?}"),
-    };
-    assert!(serve(&["metrics-api", "serve", "--no-dashboard"]).no_dashboard);
-    assert!(!serve(&["metrics-api", "serve"]).no_dashboard || std::env::var_os("NO_DASHBOARD").is_some());
 }
 
 /// The variables the page sends for its first paint (see `assets/dashboard.js`).
