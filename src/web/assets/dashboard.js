@@ -548,6 +548,13 @@
     } else {
       parts.push("no filled bucket");
     }
+    var earlier = (trend.comparison && trend.comparison.points) || [];
+    var earlierFilled = earlier.filter(function (p) { return p.filled; }).length;
+    if (earlier.length && earlierFilled === earlier.length) {
+      parts.push("previous period: no stored point (every bucket filled)");
+    } else if (earlierFilled) {
+      parts.push("previous period: " + earlierFilled + " filled");
+    }
     if (fullFrom) parts.push("full resolution from " + day(trend.fullResolutionFrom) + " (dashed line)");
     parts.push("last computed " + dateTime(trend.lastComputedAt));
     note.textContent = parts.join(" · ");
@@ -593,8 +600,10 @@
             ctx.lineTo(x, u.bbox.top + u.bbox.height);
             ctx.stroke();
             ctx.fillStyle = "#7c3aed";
+            ctx.textAlign = "left";
+            ctx.textBaseline = "top";
             ctx.font = 11 * devicePixelRatio + "px system-ui, sans-serif";
-            ctx.fillText("full resolution →", x + 4 * devicePixelRatio, u.bbox.top + 12 * devicePixelRatio);
+            ctx.fillText("full resolution →", x + 4 * devicePixelRatio, u.bbox.top + 4 * devicePixelRatio);
             ctx.restore();
           },
         ],
