@@ -129,6 +129,41 @@ test("controls redraw: metric, project, range; next page shows other rows", asyn
   await page.close();
 });
 
+test("filled buckets are marked: a sparse series written through the API", async () => {
+  // Three stored days of the last seven, written with the API's own mutation.
+  const today = new Date();
+  today.setUTCHours(0, 0, 0, 0);
+  const day = (n) => new Date(today.getTime() - n * 86_400_000).toISOString();
+  const points = [7, 5, 2].map((n, i) => ({
+    projectId: "01950000-0000-7000-8000-000000000001",
+    metricKey: "sparse_metric",
+    grain: "DAY",
+    bucket: day(n),
+    value: 3 + i,
+  }));
+  const written = await fetch(`${server.url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      query: "mutation($p: [TrendPointInput!]!) { upsertTrendPoints(points: $p) { inserted } }",
+      variables: { p: points },
+    }),
+  }).then((r) => r.json());
+  assert.equal(written.data?.upsertTrendPoints.inserted, 3, JSON.stringify(written));
+
+  const page = await browser.context.newPage();
+  await page.goto(`${server.url}/#metric=sparse_metric&range=7&fill=ZERO`);
+  await page.locator("#trend-note", { hasText: "4 filled buckets (shaded)" }).waitFor();
+  await page.locator("#trend-chart canvas").waitFor();
+  // Leaving gaps out draws the three stored points only.
+  const trend = answered(page, "DashboardTrend");
+  await page.locator("#fill").selectOption("NONE");
+  const body = await (await trend).json();
+  assert.equal(body.data.project.trend.points.length, 3);
+  await page.locator("#trend-note", { hasText: "no filled bucket" }).waitFor();
+  await page.close();
+});
+
 test("bad states are shown: unknown project, empty series, a failing field, no server", async () => {
   const page = await browser.context.newPage();
 
