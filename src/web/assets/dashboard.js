@@ -28,6 +28,8 @@
     after: null,
   };
   var charts = {};
+  // Whether the page has drawn once (the request line says "First paint" until then).
+  var painted = false;
   var lastTrend = null;
   var lastSeries = null;
 
@@ -246,7 +248,8 @@
     writeHash();
     return gql("DashboardPage", vars).then(
       function (r) {
-        showRequest("First paint", r, "DashboardPage", vars);
+        showRequest(painted ? "Dashboard" : "First paint", r, "DashboardPage", vars);
+        painted = true;
         var d = r.data;
         fillPicker(d.projectList);
         fillMetrics(d.metricCatalog);
@@ -331,7 +334,7 @@
     if (state.project && !list.edges.some(function (e) { return e.node.id === state.project; })) {
       var o = document.createElement("option");
       o.value = state.project;
-      o.textContent = "(unknown) " + state.project;
+      o.textContent = state.project;
       select.appendChild(o);
     }
     select.value = state.project || "";
