@@ -1,6 +1,7 @@
 // GraphiQL from the binary in a real browser (issue 13): it loads with every request
-// outside 127.0.0.1 blocked, runs its default query, and its docs explorer reads the
-// schema.
+// outside 127.0.0.1 blocked, runs its default query, keeps it in its history, and its
+// docs explorer reads the schema. (Variables and headers: dashboard.test.mjs opens
+// GraphiQL on an operation with variables, and with a token.)
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -32,6 +33,10 @@ test("GraphiQL runs its default query offline and documents the schema", async (
   await result.getByText('"projectList"').waitFor();
   await result.getByText('"Atlas"').first().waitFor();
   assert.doesNotMatch(await result.innerText(), /"errors"/);
+
+  // The run is in the history.
+  await page.getByRole("button", { name: /Show History/i }).click();
+  await page.locator(".graphiql-history").getByText("Dashboard").first().waitFor();
 
   await page.getByRole("button", { name: /Show Documentation Explorer/i }).click();
   const docs = page.locator(".graphiql-doc-explorer");
