@@ -6,14 +6,15 @@
 //! - [`pipeline`]: one request's steps (authenticate, check the batch, execute within
 //!   the timeout, tag errors, cache headers, log and count);
 //! - [`cache`]: `Cache-Control`, `ETag` and `304`;
-//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`;
-//! - [`graphiql`]: the IDE page.
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
+//!
+//! The browser pages (the dashboard at `/`, GraphiQL, their assets) are
+//! [`crate::web`]'s: the router merges its routes.
 //!
 //! The schema's own settings (limits, catalog, write limits) live in
 //! [`crate::graphql::SchemaConfig`]; this layer only adds what HTTP needs.
 
 pub mod cache;
-pub mod graphiql;
 pub mod handlers;
 pub mod ops;
 pub mod pipeline;
@@ -51,6 +52,8 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// `max-age` of cacheable query answers, in seconds (0: `no-store`).
     pub cache_max_age: u64,
+    /// Serve the dashboard at `/` (`serve --no-dashboard` turns it off).
+    pub dashboard: bool,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +64,7 @@ impl Default for ServerConfig {
             auth: None,
             cors_origins: Vec::new(),
             cache_max_age: 60,
+            dashboard: true,
         }
     }
 }
@@ -113,6 +117,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .merge(crate::web::routes(state.config.dashboard))
         .with_state(state)
         // Request ids: kept from the client's `x-request-id`, else a new UUID; echoed back.
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -19,3 +19,4 @@ mod schema;
 mod security;
 mod sharding;
 mod transport;
+mod web;
