@@ -118,24 +118,32 @@ async fn two_instances_one_database() {
     // Taken again (after the run in progress, if any): the rows below stay as written.
     let _lock = hold_retention_lock(&app.database_url).await;
 
-    // Stopping B while it writes 5,000 rows: the request completes before it exits.
+    // Stopping B while it writes 10,000 rows: the request completes before it exits.
     let q = pid(9);
-    let rows: Vec<Value> = (0..5000).map(|h| point(q, h, h as f64)).collect();
+    let rows: Vec<Value> = (0..10_000).map(|h| point(q, h, h as f64)).collect();
     let big = {
         let (client, url) = (b.client.clone(), b.url.clone());
         tokio::spawn(async move { crate::common::post_graphql(&client, &url, UPSERT, json!({ "p": rows })).await })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // In flight for sure: its transaction is writing (a sleep would race on a busy machine).
+    let writing = "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database()
+        AND query LIKE 'INSERT INTO metrics_trend_point%' AND state <> 'idle'";
+    for _ in 0..2000 {
+        if app.count(writing).await > 0 || big.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     b.terminate();
     let answer = big.await.expect("the write's answer");
-    assert_eq!(answer["data"]["upsertTrendPoints"]["inserted"], 5000, "{answer}");
+    assert_eq!(answer["data"]["upsertTrendPoints"]["inserted"], 10_000, "{answer}");
     assert!(b.exit_status(Duration::from_secs(30)).await.success(), "a clean exit on SIGTERM");
     let log = b.log();
     let (signal, served) = (log.find("draining requests"), log.rfind("request served"));
     assert!(signal.is_some() && served > signal, "the write was answered after the signal, while draining:\n{log}");
     assert_eq!(
         app.count(&format!("SELECT COUNT(*) AS n FROM metrics_trend_point WHERE project_id = '{q}'")).await,
-        5000
+        10_000
     );
     // A keeps serving, and reads what B wrote.
     let first_day: Vec<f64> = (0..24).map(f64::from).collect();

@@ -257,7 +257,7 @@ pub async fn post_graphql(client: &reqwest::Client, base: &str, query: &str, var
         .json(&json!({ "query": query, "variables": variables }))
         .send()
         .await
-        .expect("request");
+        .unwrap_or_else(|e| panic!("request to {base}: {e:?}"));
     assert!(resp.status().is_success(), "HTTP {}", resp.status());
     resp.json().await.expect("json body")
 }
