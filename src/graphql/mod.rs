@@ -9,6 +9,7 @@
 //! - [`loaders`]: what the loaders share (the per-request `StoreLoader`, key grouping).
 //! - [`exec`]: executes a request so loaders batch per resolver pass.
 //! - [`mutation`]: the write API over [`crate::ingest`]; [`catalog`]: `metricCatalog`.
+//! - [`subscription`]: `metricsUpdated`, live notices of committed writes ([`crate::live`]).
 //! - [`connection`], [`cursor`]: Relay pages and their opaque keyset cursors.
 //! - [`args`]: argument validation and the bounds that keep latency predictable;
 //!   [`grain`]: the `TimeGrain` argument.
@@ -27,11 +28,12 @@ pub mod limits;
 pub mod loaders;
 pub mod mutation;
 pub mod project;
+pub mod subscription;
 pub mod summary;
 pub mod trend;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, EmptySubscription, SDLExportOptions, Schema};
+use async_graphql::{Context, SDLExportOptions, Schema};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
@@ -39,6 +41,7 @@ use self::limits::QueryLimits;
 use self::loaders::StoreLoader;
 use self::mutation::MutationRoot;
 use self::project::QueryRoot;
+use self::subscription::SubscriptionRoot;
 use crate::catalog::Catalog;
 use crate::ingest::BatchLimits;
 use crate::retention::Policy;
@@ -46,7 +49,7 @@ use crate::retention::Policy;
 pub use self::exec::execute;
 
 /// The executable schema.
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// The schema's own settings: what resolvers and extensions read, whatever the transport.
 #[derive(Debug, Clone)]
@@ -82,7 +85,7 @@ pub fn build_schema(db: DatabaseConnection, config: &SchemaConfig) -> AppSchema 
     let apq = async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries::new(
         async_graphql::extensions::apollo_persisted_queries::LruCacheStorage::new(config.apq_capacity.max(1)),
     );
-    let builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .extension(apq)
         .extension(limits::DocumentLimits(config.query_limits))
         .data(db)
@@ -101,7 +104,7 @@ pub fn build_schema(db: DatabaseConnection, config: &SchemaConfig) -> AppSchema 
 /// The SDL as committed in `schema.graphql`: fields, arguments and enum values sorted, so
 /// diffs show real changes only.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .finish()
         .sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items())
 }

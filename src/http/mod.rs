@@ -6,6 +6,7 @@
 //! - [`pipeline`]: one request's steps (authenticate, check the batch, execute within
 //!   the timeout, tag errors, cache headers, log and count);
 //! - [`cache`]: `Cache-Control`, `ETag` and `304`;
+//! - [`live`]: the WebSocket upgrade of `GET /graphql` (subscriptions);
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`;
 //! - [`graphiql`]: the IDE page.
 //!
@@ -15,6 +16,7 @@
 pub mod cache;
 pub mod graphiql;
 pub mod handlers;
+pub mod live;
 pub mod ops;
 pub mod pipeline;
 
@@ -34,6 +36,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use crate::auth::AuthConfig;
 use crate::db::StatementCounter;
 use crate::graphql::{build_schema, AppSchema, SchemaConfig};
+use crate::live::{Hub, LiveLimits};
 
 /// Settings of the HTTP layer, around the schema's own.
 #[derive(Debug, Clone)]
@@ -49,6 +52,8 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// `max-age` of cacheable query answers, in seconds (0: `no-store`).
     pub cache_max_age: u64,
+    /// Subscriptions: connections, subscriptions per connection, buffers, keep-alives.
+    pub live: LiveLimits,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +64,7 @@ impl Default for ServerConfig {
             auth: None,
             cors_origins: Vec::new(),
             cache_max_age: 60,
+            live: LiveLimits::default(),
         }
     }
 }
@@ -71,6 +77,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Counts SQL statements (tests assert batching with it).
     pub statements: StatementCounter,
+    /// This instance's live updates (subscriptions).
+    pub live: Hub,
 }
 
 impl AppState {
@@ -79,7 +87,8 @@ impl AppState {
     }
 
     pub fn with_config(db: DatabaseConnection, statements: StatementCounter, config: ServerConfig) -> Self {
-        AppState { schema: build_schema(db.clone(), &config.schema), config, db, statements }
+        let live = Hub::start(&db, config.live);
+        AppState { schema: build_schema(db.clone(), &config.schema), config, db, statements, live }
     }
 }
 
@@ -90,7 +99,7 @@ pub fn build_router(state: AppState) -> Router {
     let body_limit = RequestBodyLimitLayer::new(state.config.max_body_bytes);
     let cors = cors_layer(&state.config.cors_origins);
     let router = Router::new()
-        .route("/graphql", get(handlers::graphql_get).post(handlers::graphql_post).layer(body_limit))
+        .route("/graphql", get(live::graphql_get).post(handlers::graphql_post).layer(body_limit))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
