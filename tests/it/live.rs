@@ -44,16 +44,21 @@ pub enum Init {
 }
 
 impl WsClient {
-    /// Opens `/graphql` of `http_url` with the graphql-ws subprotocol and sends
-    /// `connection_init` with `payload`.
-    pub async fn init(http_url: &str, payload: Value) -> Init {
+    /// Opens `/graphql` of `http_url` with the graphql-ws subprotocol.
+    pub async fn open(http_url: &str) -> WsClient {
         let url = format!("{}/graphql", http_url.replacen("http://", "ws://", 1));
         let mut req = url.into_client_request().unwrap();
         req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
-        let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.expect("websocket upgrade");
+        let (ws, resp) = tokio_tungstenite::connect_async(req).await.expect("websocket upgrade");
         assert_eq!(resp.headers()["sec-websocket-protocol"], "graphql-transport-ws");
-        ws.send(Message::text(json!({ "type": "connection_init", "payload": payload }).to_string())).await.unwrap();
-        let mut client = WsClient { ws };
+        WsClient { ws }
+    }
+
+    /// Opens a connection and sends `connection_init` with `payload`.
+    pub async fn init(http_url: &str, payload: Value) -> Init {
+        let mut client = Self::open(http_url).await;
+        let init = json!({ "type": "connection_init", "payload": payload }).to_string();
+        client.ws.send(Message::text(init)).await.unwrap();
         match client.read(MUST_COME).await {
             Some(Ok(m)) if m["type"] == "connection_ack" => Init::Ack(client),
             Some(Err((code, reason))) => Init::Closed(code, reason),
@@ -323,10 +328,40 @@ async fn subscription_limits(backend: Backend) {
     upsert(&app, vec![point(pid(1), "m", 1, 1.0)]).await;
     assert_eq!(ws.next_event("one").await.0, "UPDATED");
     // A subscription over HTTP is refused (WebSocket only).
-    let (code, _) = app.error("subscription { metricsUpdated(projectIds: [\"00000000-0000-0000-0000-000000000001\"]) { kind } }", json!({})).await;
-    assert!(!code.is_empty());
+    let (code, message) =
+        app.error(&format!("subscription {{ metricsUpdated(projectIds: [\"{}\"]) {{ kind }} }}", pid(1)), json!({})).await;
+    assert_eq!(code, "GRAPHQL_VALIDATION_FAILED");
+    assert!(message.contains("Subscriptions are not supported"), "{message}");
+    app.finish().await;
+}
+
+/// A connection without `connection_init` in time is closed with 4408; a subscriber that
+/// falls more than its buffer behind is closed with 4008 instead of buffering.
+async fn silent_and_slow_clients_are_closed(backend: Backend) {
+    let mut config = ServerConfig::default();
+    config.live.init_timeout = Duration::from_millis(300);
+    config.live.buffer = 1;
+    let Some(app) = TestApp::on(backend, config).await else { return };
+    let mut silent = WsClient::open(&app.url).await;
+    assert_eq!(silent.expect_close().await.0, 4408);
+
+    let mut ws = WsClient::connect(&app.url, json!({})).await;
+    ws.subscribe_live("s", json!({ "p": [pid(1)] })).await;
+    // One batch whose changes take several notifications (over 7.8 kB): more events at
+    // once than a buffer of one holds.
+    let long_key = "k".repeat(200);
+    let points: Vec<Value> = (0..3000)
+        .map(|h| {
+            let bucket = chrono::DateTime::from_timestamp(1_704_067_200 + h * 3600, 0).unwrap();
+            json!({ "projectId": pid(1), "metricKey": long_key, "grain": "HOUR", "bucket": bucket.to_rfc3339(), "value": 1.0 })
+        })
+        .collect();
+    assert_eq!(upsert(&app, points).await["inserted"], 3000);
+    let (code, reason) = ws.expect_close().await;
+    assert_eq!(code, 4008, "{reason}");
+    assert!(reason.contains("slow consumer"), "{reason}");
     app.finish().await;
 }
 
 both_backends!(each_committed_batch_is_announced_once);
-each_backend!(subscriptions_are_scoped_by_the_token, subscription_limits);
+each_backend!(subscriptions_are_scoped_by_the_token, subscription_limits, silent_and_slow_clients_are_closed);
