@@ -10,6 +10,7 @@
 
 mod dataset;
 mod ingest;
+mod cpu;
 mod load;
 mod server;
 
