@@ -105,7 +105,8 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols,
             "too many connections: this instance serves at most {} (max_ws_connections); retry later",
             limits.max_connections
         );
-        let _ = tokio::time::timeout(limits.send_timeout, sink.send(close_frame(close::TOO_MANY_CONNECTIONS, reason))).await;
+        let _ = tokio::time::timeout(limits.send_timeout, sink.send(close_frame(close::TOO_MANY_CONNECTIONS, reason)))
+            .await;
         return;
     };
     let connection = Connection::new(limits.max_subscriptions);
@@ -113,15 +114,13 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols,
     // Any frame from the peer (pongs included) shows it is alive.
     let last_seen = Arc::new(Mutex::new(Instant::now()));
     let seen = last_seen.clone();
-    let input = incoming
-        .take_while(|m| std::future::ready(m.is_ok()))
-        .filter_map(move |m| {
-            *seen.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-            std::future::ready(match m {
-                Ok(m @ (Message::Text(_) | Message::Binary(_))) => Some(m.into_data()),
-                _ => None,
-            })
-        });
+    let input = incoming.take_while(|m| std::future::ready(m.is_ok())).filter_map(move |m| {
+        *seen.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        std::future::ready(match m {
+            Ok(m @ (Message::Text(_) | Message::Binary(_))) => Some(m.into_data()),
+            _ => None,
+        })
+    });
 
     let (initialised, refused) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let auth = state.config.auth.clone();

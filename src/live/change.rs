@@ -70,8 +70,11 @@ struct PartRef<'a> {
 
 type Key = (Uuid, Shape, Option<String>, Option<TimeGrain>);
 
+/// The buckets written and the latest `computedAt` so far, of one key.
+type Written = (BTreeSet<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 #[derive(Default)]
-struct Acc(BTreeMap<Key, (BTreeSet<DateTime<Utc>>, Option<DateTime<Utc>>)>);
+struct Acc(BTreeMap<Key, Written>);
 
 impl Acc {
     fn add(&mut self, key: Key, bucket: Option<DateTime<Utc>>, computed_at: DateTime<Utc>) {
@@ -88,7 +91,11 @@ pub fn changes_of(batch: &Batch) -> Vec<Change> {
         acc.add((r.project_id, Shape::Summary, None, None), Some(r.captured_at), r.created_at);
     }
     for r in &batch.trends {
-        acc.add((r.project_id, Shape::Trend, Some(r.metric_key.clone()), Some(r.grain)), Some(r.time_bucket), r.computed_at);
+        acc.add(
+            (r.project_id, Shape::Trend, Some(r.metric_key.clone()), Some(r.grain)),
+            Some(r.time_bucket),
+            r.computed_at,
+        );
     }
     for r in &batch.breakdowns {
         acc.add((r.project_id, Shape::Breakdown, Some(r.metric_key.clone()), r.grain), r.time_bucket, r.computed_at);

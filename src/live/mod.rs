@@ -190,8 +190,14 @@ impl Hub {
                 let (stop, stopped) = oneshot::channel();
                 let pool = db.get_postgres_connection_pool().clone();
                 tokio::spawn(listen::run(pool, events.clone(), ready_tx, stopped));
-                let inner =
-                    HubInner { events, ready, connections: AtomicUsize::new(0), limits, _sqlite: None, _stop: Some(stop) };
+                let inner = HubInner {
+                    events,
+                    ready,
+                    connections: AtomicUsize::new(0),
+                    limits,
+                    _sqlite: None,
+                    _stop: Some(stop),
+                };
                 Hub { inner: Arc::new(inner) }
             }
             _ => {
@@ -228,7 +234,8 @@ impl Hub {
     /// Takes a connection slot; `None` at the instance limit.
     pub fn connect(&self) -> Option<ConnectionSlot> {
         let max = self.inner.limits.max_connections;
-        let taken = self.inner.connections.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
+        let taken =
+            self.inner.connections.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
         taken.ok().map(|_| ConnectionSlot { hub: self.clone() })
     }
 

@@ -39,7 +39,7 @@ pub struct WsClient {
 
 /// How a connection attempt ended: acknowledged, or closed with a code and reason.
 pub enum Init {
-    Ack(WsClient),
+    Ack(Box<WsClient>),
     Closed(u16, String),
 }
 
@@ -60,7 +60,7 @@ impl WsClient {
         let init = json!({ "type": "connection_init", "payload": payload }).to_string();
         client.ws.send(Message::text(init)).await.unwrap();
         match client.read(MUST_COME).await {
-            Some(Ok(m)) if m["type"] == "connection_ack" => Init::Ack(client),
+            Some(Ok(m)) if m["type"] == "connection_ack" => Init::Ack(Box::new(client)),
             Some(Err((code, reason))) => Init::Closed(code, reason),
             other => panic!("expected connection_ack or a close, got {other:?}"),
         }
@@ -69,7 +69,7 @@ impl WsClient {
     /// Like [`WsClient::init`], for a connection that must be acknowledged.
     pub async fn connect(http_url: &str, payload: Value) -> WsClient {
         match Self::init(http_url, payload).await {
-            Init::Ack(c) => c,
+            Init::Ack(c) => *c,
             Init::Closed(code, reason) => panic!("connection closed: {code} {reason}"),
         }
     }
@@ -90,7 +90,8 @@ impl WsClient {
                     return Some(Ok(v));
                 }
                 Some(Ok(Message::Close(frame))) => {
-                    let (code, reason) = frame.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or((1005, String::new()));
+                    let (code, reason) =
+                        frame.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or((1005, String::new()));
                     return Some(Err((code, reason)));
                 }
                 Some(Ok(_)) => continue,
@@ -102,7 +103,8 @@ impl WsClient {
 
     /// Starts subscription `id`.
     pub async fn subscribe(&mut self, id: &str, variables: Value) {
-        let msg = json!({ "id": id, "type": "subscribe", "payload": { "query": SUBSCRIPTION, "variables": variables } });
+        let msg =
+            json!({ "id": id, "type": "subscribe", "payload": { "query": SUBSCRIPTION, "variables": variables } });
         self.ws.send(Message::text(msg.to_string())).await.unwrap();
     }
 
@@ -328,8 +330,9 @@ async fn subscription_limits(backend: Backend) {
     upsert(&app, vec![point(pid(1), "m", 1, 1.0)]).await;
     assert_eq!(ws.next_event("one").await.0, "UPDATED");
     // A subscription over HTTP is refused (WebSocket only).
-    let (code, message) =
-        app.error(&format!("subscription {{ metricsUpdated(projectIds: [\"{}\"]) {{ kind }} }}", pid(1)), json!({})).await;
+    let (code, message) = app
+        .error(&format!("subscription {{ metricsUpdated(projectIds: [\"{}\"]) {{ kind }} }}", pid(1)), json!({}))
+        .await;
     assert_eq!(code, "GRAPHQL_VALIDATION_FAILED");
     assert!(message.contains("Subscriptions are not supported"), "{message}");
     app.finish().await;

@@ -83,7 +83,8 @@ impl Drop for Serve {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_through_one_instance_reaches_a_subscriber_of_another() {
     let Some(name) = TestApp::fresh_postgres_database().await else { return };
-    let admin = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin =
+        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     let dir = std::env::temp_dir();
     let (log1, log2) = (dir.join(format!("{name}-1.log")), dir.join(format!("{name}-2.log")));
@@ -189,7 +190,12 @@ async fn a_database_restart_yields_resync_then_updates_again() {
     let out = cluster.pg_ctl(&["restart", "-m", "fast"]);
     assert!(out.status.success(), "pg_ctl restart: {}", String::from_utf8_lossy(&out.stderr));
     let (kind, changes) = ws.next_event("s").await;
-    assert_eq!((kind.as_str(), changes.len()), ("RESYNC", 0), "log: {}", std::fs::read_to_string(&log).unwrap_or_default());
+    assert_eq!(
+        (kind.as_str(), changes.len()),
+        ("RESYNC", 0),
+        "log: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
 
     // Writes may fail while the pool notices the restart; the first that commits is told.
     let mut written = Value::Null;
