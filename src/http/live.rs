@@ -105,6 +105,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols,
             "too many connections: this instance serves at most {} (max_ws_connections); retry later",
             limits.max_connections
         );
+        crate::observe::record_live_close("too_many_connections");
         let _ = tokio::time::timeout(limits.send_timeout, sink.send(close_frame(close::TOO_MANY_CONNECTIONS, reason)))
             .await;
         return;
@@ -158,6 +159,9 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols,
                 Some(WsMessage::Close(code, reason)) => {
                     // async-graphql closes a refused `connection_init` with 1002.
                     let code = if refused.load(Ordering::Acquire) { close::FORBIDDEN } else { code };
+                    if code == close::FORBIDDEN {
+                        crate::observe::record_live_close("forbidden");
+                    }
                     close_frame(code, reason)
                 }
                 None => break,
@@ -167,15 +171,18 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols,
                     "slow consumer: a subscription fell more than {} events behind; reconnect and refetch",
                     limits.buffer
                 );
+                crate::observe::record_live_close("slow_consumer");
                 close_frame(close::SLOW_CONSUMER, reason)
             }
             _ = &mut init_deadline, if !initialised.load(Ordering::Acquire) => {
+                crate::observe::record_live_close("init_timeout");
                 close_frame(close::INIT_TIMEOUT, "Connection initialisation timeout".into())
             }
             _ = keepalive.tick() => {
                 let silent = last_seen.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
                 if silent > limits.keepalive * 3 {
                     tracing::info!(silent_ms = silent.as_millis() as u64, "live updates: dropping a silent connection");
+                    crate::observe::record_live_close("silent");
                     break;
                 }
                 Message::Ping(Bytes::new())
@@ -187,6 +194,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols,
             Ok(_) => break,
             Err(_) => {
                 tracing::warn!("live updates: a client did not read for the send timeout; dropping it (slow consumer)");
+                crate::observe::record_live_close("send_timeout");
                 break;
             }
         }

@@ -65,6 +65,7 @@ pub(super) async fn run(
         if listened_before {
             tracing::info!("live updates: listening again; subscribers told to resync");
             let _ = events.send(Event::Resync);
+            crate::observe::record_live_resync();
         }
         listened_before = true;
         loop {

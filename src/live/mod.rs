@@ -236,7 +236,10 @@ impl Hub {
         let max = self.inner.limits.max_connections;
         let taken =
             self.inner.connections.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
-        taken.ok().map(|_| ConnectionSlot { hub: self.clone() })
+        taken.ok().map(|_| {
+            crate::observe::live_connections(1.0);
+            ConnectionSlot { hub: self.clone() }
+        })
     }
 
     /// Open WebSocket connections.
@@ -253,5 +256,6 @@ pub struct ConnectionSlot {
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.hub.inner.connections.fetch_sub(1, Ordering::AcqRel);
+        crate::observe::live_connections(-1.0);
     }
 }

@@ -326,6 +326,9 @@ async fn subscription_limits(backend: Backend) {
         }
         Init::Ack(_) => panic!("a second connection was accepted over the limit of one"),
     }
+    let metrics = app.client.get(format!("{}/metrics", app.url)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"metrics_api_ws_closed_total{reason="too_many_connections"}"#), "{metrics}");
+    assert!(metrics.contains("metrics_api_ws_connections"), "{metrics}");
     // The first connection still works.
     upsert(&app, vec![point(pid(1), "m", 1, 1.0)]).await;
     assert_eq!(ws.next_event("one").await.0, "UPDATED");
