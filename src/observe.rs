@@ -76,7 +76,8 @@ pub fn live_connections(delta: f64) {
 }
 
 /// Records why the server closed a subscription connection (`slow_consumer`,
-/// `too_many_connections`, `forbidden`, `init_timeout`, `silent`, `send_timeout`).
+/// `too_many_connections`, `forbidden`, `token_expired`, `init_timeout`, `silent`,
+/// `send_timeout`).
 pub fn record_live_close(reason: &'static str) {
     metrics::counter!("metrics_api_ws_closed_total", "reason" => reason).increment(1);
 }

@@ -4,7 +4,8 @@
 //! async-graphql runs the protocol; this module adds what a long-lived socket needs:
 //! - auth: the bearer token in `connection_init`'s payload (`{"Authorization": "Bearer
 //!   ..."}` or `{"token": "..."}`; the upgrade request's `Authorization` header as a
-//!   fallback), checked like a request's; a bad one closes with 4403;
+//!   fallback), checked like a request's; a bad one closes with 4403, and so does the
+//!   token's expiry (checked at each keep-alive);
 //! - limits: connections per instance (1013 "try again later" beyond it), subscriptions
 //!   per connection (an error on that subscription), `connection_init` within a time
 //!   (4408);
@@ -15,7 +16,7 @@
 //!   (not even a pong) is dropped.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -30,7 +31,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 
 use super::AppState;
-use crate::auth::authenticate;
+use crate::auth::authenticate_until;
 use crate::live::Connection;
 
 /// Close codes this server sends (graphql-ws's own where one fits).
@@ -40,7 +41,8 @@ pub mod close {
     /// A subscription fell behind its buffer, or a write to the socket timed out:
     /// reconnect, and refetch (as after `RESYNC`).
     pub const SLOW_CONSUMER: u16 = 4008;
-    /// The token in `connection_init` is missing or invalid (graphql-ws "Forbidden").
+    /// The token in `connection_init` is missing or invalid (graphql-ws "Forbidden"), or
+    /// it expired while the connection was open.
     pub const FORBIDDEN: u16 = 4403;
     /// No `connection_init` in time (graphql-ws).
     pub const INIT_TIMEOUT: u16 = 4408;
@@ -126,10 +128,14 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols,
     let (initialised, refused) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let auth = state.config.auth.clone();
     let (init_ok, init_refused) = (initialised.clone(), refused.clone());
+    // The token's `exp` (0: none): the connection ends there, checked at each keep-alive.
+    let expires = Arc::new(AtomicU64::new(0));
+    let init_expires = expires.clone();
     let on_init = move |payload: serde_json::Value| async move {
         let given = authorization(&payload).or(header_auth);
-        match authenticate(auth.as_deref(), given.as_deref()) {
-            Ok(principal) => {
+        match authenticate_until(auth.as_deref(), given.as_deref()) {
+            Ok((principal, exp)) => {
+                init_expires.store(exp.unwrap_or(0), Ordering::Release);
                 init_ok.store(true, Ordering::Release);
                 let mut data = Data::default();
                 data.insert(principal);
@@ -185,7 +191,13 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols,
                     crate::observe::record_live_close("silent");
                     break;
                 }
-                Message::Ping(Bytes::new())
+                let exp = expires.load(Ordering::Acquire);
+                if exp != 0 && jsonwebtoken::get_current_timestamp() >= exp {
+                    crate::observe::record_live_close("token_expired");
+                    close_frame(close::FORBIDDEN, "the token expired; reconnect with a fresh one".into())
+                } else {
+                    Message::Ping(Bytes::new())
+                }
             }
         };
         let closing = matches!(message, Message::Close(_));

@@ -260,9 +260,10 @@ fn token(projects: ProjectsClaim, scope: &str) -> String {
 }
 
 /// A token for project A hears nothing about B and is refused a subscription to B; a
-/// missing or bad token is closed with 4403.
+/// missing, bad or expiring token is closed with 4403.
 async fn subscriptions_are_scoped_by_the_token(backend: Backend) {
-    let config = ServerConfig { auth: Some(std::sync::Arc::new(auth())), ..ServerConfig::default() };
+    let mut config = ServerConfig { auth: Some(std::sync::Arc::new(auth())), ..ServerConfig::default() };
+    config.live.keepalive = Duration::from_millis(300);
     let Some(app) = TestApp::on(backend, config).await else { return };
     let (a, b) = (pid(1), pid(2));
     let reader = token(ProjectsClaim::List(vec![a]), "metrics:read");
@@ -298,6 +299,14 @@ async fn subscriptions_are_scoped_by_the_token(backend: Backend) {
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0]["projectId"], json!(a));
     ws.expect_silence().await;
+
+    // A connection ends when its token expires (checked at each keep-alive).
+    let short = auth().mint(ProjectsClaim::List(vec![a]), "metrics:read", Duration::from_secs(2)).unwrap();
+    let mut ws = WsClient::connect(&app.url, json!({ "token": short })).await;
+    ws.subscribe_live("a", json!({ "p": [a] })).await;
+    let (code, reason) = ws.expect_close().await;
+    assert_eq!(code, 4403);
+    assert!(reason.contains("expired"), "{reason}");
     app.finish().await;
 }
 
