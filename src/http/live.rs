@@ -20,8 +20,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use async_graphql::futures_util::stream::BoxStream;
 use async_graphql::http::{WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS};
-use async_graphql::Data;
+use async_graphql::parser::types::OperationType;
+use async_graphql::{Data, Executor};
 use async_graphql_axum::GraphQLBatchRequest;
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -32,6 +34,10 @@ use futures_util::{SinkExt, StreamExt};
 
 use super::AppState;
 use crate::auth::authenticate_until;
+use crate::error::ErrorCode;
+use crate::graphql::documents::Documents;
+use crate::graphql::limits::{self, QueryLimits};
+use crate::graphql::{codes, AppSchema};
 use crate::live::Connection;
 
 /// Close codes this server sends (graphql-ws's own where one fits).
@@ -83,6 +89,57 @@ async fn upgrade(state: AppState, req: Request) -> Response {
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| serve(state, socket, protocol, authorization))
         .into_response()
+}
+
+/// Runs the operations of a WebSocket: subscriptions only (queries and mutations go over
+/// HTTP, through the request pipeline with its loaders and timeout), with the same
+/// persisted queries, document limits and error codes as HTTP requests.
+#[derive(Clone)]
+struct LiveExecutor {
+    schema: AppSchema,
+    documents: Arc<Documents>,
+    limits: QueryLimits,
+}
+
+impl LiveExecutor {
+    /// `Err`: the answer, without executing.
+    fn check(&self, request: &mut async_graphql::Request) -> Result<(), async_graphql::ServerError> {
+        self.documents.prepare(request)?;
+        let Ok(doc) = request.parsed_query() else { return Ok(()) };
+        limits::check_document(doc, &self.limits)?;
+        if doc.operations.iter().any(|(_, op)| op.node.ty != OperationType::Subscription) {
+            let message = "only subscriptions are served over WebSocket; send queries and mutations over HTTP";
+            return Err(ErrorCode::BadRequest.server_error(message));
+        }
+        Ok(())
+    }
+}
+
+impl Executor for LiveExecutor {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        // Not used by the WebSocket protocol (it streams); answer as a stream would.
+        self.execute_stream(request, None).next().await.unwrap_or_default()
+    }
+
+    fn execute_stream(
+        &self,
+        mut request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        if let Err(e) = self.check(&mut request) {
+            return futures_util::stream::once(std::future::ready(async_graphql::Response::from_errors(vec![e])))
+                .boxed();
+        }
+        let (query, limits) = (request.query.clone(), self.limits);
+        self.schema
+            .execute_stream_with_session_data(request, session_data.unwrap_or_default())
+            .map(move |mut r| {
+                limits::name_limit_errors(&mut r.errors, &limits);
+                codes::assign(&mut r.errors, &query);
+                r
+            })
+            .boxed()
+    }
 }
 
 /// The `Authorization` value of a `connection_init` payload.
@@ -150,7 +207,12 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols,
     let mut data = Data::default();
     data.insert(hub.clone());
     data.insert(connection.clone());
-    let protocol_stream = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
+    let executor = LiveExecutor {
+        schema: state.schema.clone(),
+        documents: state.documents.clone(),
+        limits: state.config.schema.query_limits,
+    };
+    let protocol_stream = async_graphql::http::WebSocket::new(executor, input, protocol)
         .connection_data(data)
         .on_connection_init(on_init);
     futures_util::pin_mut!(protocol_stream);

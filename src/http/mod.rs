@@ -7,14 +7,15 @@
 //!   the timeout, tag errors, cache headers, log and count);
 //! - [`cache`]: `Cache-Control`, `ETag` and `304`;
 //! - [`live`]: the WebSocket upgrade of `GET /graphql` (subscriptions);
-//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`;
-//! - [`graphiql`]: the IDE page.
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
+//!
+//! The browser pages (the dashboard at `/`, GraphiQL, their assets) are
+//! [`crate::web`]'s: the router merges its routes.
 //!
 //! The schema's own settings (limits, catalog, write limits) live in
 //! [`crate::graphql::SchemaConfig`]; this layer only adds what HTTP needs.
 
 pub mod cache;
-pub mod graphiql;
 pub mod handlers;
 pub mod live;
 pub mod ops;
@@ -35,6 +36,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 use crate::auth::AuthConfig;
 use crate::db::StatementCounter;
+use crate::graphql::documents::Documents;
 use crate::graphql::{build_schema, AppSchema, SchemaConfig};
 use crate::live::{Hub, LiveLimits};
 
@@ -54,6 +56,8 @@ pub struct ServerConfig {
     pub cache_max_age: u64,
     /// Subscriptions: connections, subscriptions per connection, buffers, keep-alives.
     pub live: LiveLimits,
+    /// Serve the dashboard at `/` (`serve --no-dashboard` turns it off).
+    pub dashboard: bool,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +69,7 @@ impl Default for ServerConfig {
             cors_origins: Vec::new(),
             cache_max_age: 60,
             live: LiveLimits::default(),
+            dashboard: true,
         }
     }
 }
@@ -77,6 +82,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Counts SQL statements (tests assert batching with it).
     pub statements: StatementCounter,
+    /// Parsed documents and persisted queries of this instance.
+    pub documents: Arc<Documents>,
     /// This instance's live updates (subscriptions).
     pub live: Hub,
 }
@@ -87,8 +94,9 @@ impl AppState {
     }
 
     pub fn with_config(db: DatabaseConnection, statements: StatementCounter, config: ServerConfig) -> Self {
+        let documents = Arc::new(Documents::new(config.schema.apq_capacity));
         let live = Hub::start(&db, config.live);
-        AppState { schema: build_schema(db.clone(), &config.schema), config, db, statements, live }
+        AppState { schema: build_schema(db.clone(), &config.schema), config, db, statements, documents, live }
     }
 }
 
@@ -103,6 +111,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .merge(crate::web::routes(state.config.dashboard))
         .with_state(state)
         // Request ids: kept from the client's `x-request-id`, else a new UUID; echoed back.
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -108,6 +108,12 @@ impl WsClient {
         self.ws.send(Message::text(msg.to_string())).await.unwrap();
     }
 
+    /// Sends `query` (any operation) as subscription `id`.
+    pub async fn send_raw(&mut self, id: &str, query: &str) {
+        let msg = json!({ "id": id, "type": "subscribe", "payload": { "query": query } });
+        self.ws.send(Message::text(msg.to_string())).await.unwrap();
+    }
+
     /// Subscribes to `projects` and waits for `SUBSCRIBED`: from then on no update is missed.
     pub async fn subscribe_live(&mut self, id: &str, variables: Value) {
         self.subscribe(id, variables).await;
@@ -322,6 +328,18 @@ async fn subscription_limits(backend: Backend) {
     let bad = ws.refusal("bad").await;
     assert_eq!(bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
     assert!(bad["errors"][0]["message"].as_str().unwrap().contains("projectIds"), "{bad:#}");
+
+    // Queries and mutations go over HTTP (with their loaders and timeout), not here.
+    ws.send_raw("q", "{ __typename }").await;
+    let q = ws.refusal("q").await;
+    assert_eq!(q["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{q:#}");
+    assert!(q["errors"][0]["message"].as_str().unwrap().contains("HTTP"), "{q:#}");
+    // The document limits of HTTP requests apply.
+    let aliases: String = (0..300).map(|i| format!(" k{i}: kind")).collect();
+    let many = format!("subscription {{ metricsUpdated(projectIds: [\"{}\"]) {{{aliases} }} }}", pid(1));
+    ws.send_raw("aliases", &many).await;
+    let refused = ws.refusal("aliases").await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "LIMIT_EXCEEDED", "{refused:#}");
 
     ws.subscribe_live("one", json!({ "p": [pid(1)] })).await;
     ws.subscribe("two", json!({ "p": [pid(1)] })).await;

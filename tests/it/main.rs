@@ -18,3 +18,4 @@ mod retention;
 mod schema;
 mod security;
 mod transport;
+mod web;
