@@ -24,6 +24,7 @@ pub mod cursor;
 pub mod documents;
 pub mod drilldown;
 pub mod exec;
+pub mod flat;
 pub mod grain;
 pub mod limits;
 pub mod loaders;
