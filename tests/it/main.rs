@@ -8,6 +8,8 @@ mod common;
 mod explain;
 mod hostile;
 mod ingest;
+mod live;
+mod live_postgres;
 mod migrations;
 mod operations;
 mod properties;
