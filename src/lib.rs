@@ -22,6 +22,8 @@
 //! - [`replicas`]: read replicas, their background health and lag checks, read routing.
 //! - [`advisory`]: PostgreSQL advisory locks, so one instance at a time runs retention.
 //! - [`ingest`]: the write side: validated, idempotent, all-or-nothing batch upserts.
+//! - [`live`]: live updates: what each committed batch changed, delivered to
+//!   subscriptions across instances (PostgreSQL `NOTIFY`/`LISTEN`, SQLite in-process).
 //! - [`retention`]: the retention and downsampling job (spec section 5).
 //! - [`catalog`]: the metric catalog (aggregation per metric key, unit, description).
 //! - [`identity`]: deterministic UUIDv5 row ids and canonical JSON.
@@ -46,6 +48,7 @@ pub mod http;
 pub mod identity;
 pub mod ingest;
 pub mod json;
+pub mod live;
 pub mod observe;
 pub mod replicas;
 pub mod retention;

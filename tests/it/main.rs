@@ -9,6 +9,8 @@ mod explain;
 mod hostile;
 mod ingest;
 mod instances;
+mod live;
+mod live_postgres;
 mod migrations;
 mod operations;
 mod properties;

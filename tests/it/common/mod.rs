@@ -267,7 +267,7 @@ pub fn next_id() -> u64 {
     COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
-async fn drop_database(name: &str) {
+pub async fn drop_database(name: &str) {
     if let Ok(admin) = Database::connect(admin_url()).await {
         let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
         admin.close().await.ok();
