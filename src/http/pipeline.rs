@@ -76,6 +76,7 @@ impl Operation {
 /// runs is counted (see [`crate::observe`]).
 pub async fn execute(state: &AppState, headers: &HeaderMap, mut batch: BatchRequest, method: Method) -> Response {
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+    let started = std::time::Instant::now();
     let mut operation = Operation::prepare(state, &mut batch, &method);
     let span = tracing::info_span!(
         "graphql",
@@ -85,12 +86,12 @@ pub async fn execute(state: &AppState, headers: &HeaderMap, mut batch: BatchRequ
         duration_ms = tracing::field::Empty,
         outcome = tracing::field::Empty,
     );
-    let started = std::time::Instant::now();
     let statements = Arc::new(AtomicU64::new(0));
     let outcome = crate::observe::REQUEST_STATEMENTS
         .scope(
             statements.clone(),
-            checked(state, headers, batch, operation.mutation, &mut operation.refused).instrument(span.clone()),
+            checked(state, headers, batch, operation.mutation, &mut operation.refused, started)
+                .instrument(span.clone()),
         )
         .await;
     let (resp, outcome) = answer(state, headers, outcome, &request_id, &operation, &method).await;
@@ -133,6 +134,7 @@ async fn checked(
     batch: BatchRequest,
     mutation: bool,
     refused: &mut [Option<ServerError>],
+    started: std::time::Instant,
 ) -> Result<BatchResponse, Response> {
     let run = async {
         let who = authenticate(state, headers)?;
@@ -140,7 +142,7 @@ async fn checked(
         // Where the batch reads: a replica when nothing in it writes (persisted queries
         // are resolved by now, so a mutation sent by hash counts), else the primary.
         let read = state.replicas.for_request(&state.db, mutation);
-        run_within_timeout(state, batch, refused, &who, &read).await
+        run_within_timeout(state, batch, refused, &who, &read, started + state.config.schema.query_limits.timeout).await
     };
     run.await.map_err(|refusal| refusal.into_response(headers))
 }
@@ -165,23 +167,33 @@ fn check_batch(state: &AppState, batch: &BatchRequest) -> Result<(), Refusal> {
     }
 }
 
-/// Executes within the request timeout, then names limit errors and gives every error
-/// a code. Dropping the execution at the timeout drops its queries: sqlx closes a
-/// connection whose query was cut off instead of returning it to the pool mid-statement.
+/// Executes before the request's deadline (its arrival plus the request timeout), then
+/// names limit errors and gives every error a code. A request whose time is up before
+/// execution starts is not executed at all (tokio's timeout polls its future once before
+/// looking at the clock). Dropping the execution at the deadline drops its queries: sqlx
+/// closes a connection whose query was cut off instead of returning it to the pool
+/// mid-statement.
 async fn run_within_timeout(
     state: &AppState,
     batch: BatchRequest,
     refused: &mut [Option<ServerError>],
     who: &Principal,
     read: &DatabaseConnection,
+    deadline: std::time::Instant,
 ) -> Result<BatchResponse, Refusal> {
     let limits = state.config.schema.query_limits;
-    let queries: Vec<String> = batch.iter().map(|r| r.query.clone()).collect();
-    let exec = execute_admitted(state, batch, refused, who, read);
-    let Ok(mut response) = tokio::time::timeout(limits.timeout, exec).await else {
+    let timed_out = || {
         tracing::warn!(timeout_ms = limits.timeout.as_millis() as u64, "request timed out");
         let message = format!("the request took longer than the limit of {} ms; narrow it", limits.timeout.as_millis());
-        return Err(Refusal::new(StatusCode::OK, ErrorCode::Timeout.server_error(message)));
+        Refusal::new(StatusCode::OK, ErrorCode::Timeout.server_error(message))
+    };
+    if std::time::Instant::now() >= deadline {
+        return Err(timed_out());
+    }
+    let queries: Vec<String> = batch.iter().map(|r| r.query.clone()).collect();
+    let exec = execute_admitted(state, batch, refused, who, read);
+    let Ok(mut response) = tokio::time::timeout_at(deadline.into(), exec).await else {
+        return Err(timed_out());
     };
     for (r, query) in responses_mut(&mut response).into_iter().zip(queries.iter()) {
         limits::name_limit_errors(&mut r.errors, &limits);
