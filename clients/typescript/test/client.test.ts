@@ -2,37 +2,19 @@
 // started with demo data (node's test runner).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
 import { metricsClient, walkDrilldown } from "../src/client.js";
+import { startServer, type RunningServer } from "./server.js";
 
-const bin = process.env.METRICS_API_BIN ?? resolve(import.meta.dirname, "../../../../target/debug/metrics-api");
-const port = 18000 + (process.pid % 1000);
-const endpoint = `http://127.0.0.1:${port}/graphql`;
-let server: ChildProcess;
+let server: RunningServer;
+let endpoint: string;
 
 before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), "metrics-client-"));
-  server = spawn(bin, ["serve", "--demo", "--bind", `127.0.0.1:${port}`], {
-    env: { ...process.env, DATABASE_URL: `sqlite://${join(dir, "demo.db")}`, RUST_LOG: "warn" },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  for (let i = 0; i < 300; i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/readyz`);
-      if (r.ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("metrics-api did not become ready");
+  server = await startServer();
+  endpoint = `${server.origin}/graphql`;
 });
 
 after(() => {
-  server?.kill();
+  server?.stop();
 });
 
 function lastDays(days: number): { from: string; to: string } {
