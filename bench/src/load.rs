@@ -266,7 +266,7 @@ where
 /// Statements one request of the shape runs, counted in-process over the same database.
 async fn statements_per_request(url: &str, ctx: &Ctx, shape: Shape) -> u64 {
     let (db, counter) = metrics_api::db::connect(url, &Default::default()).await.unwrap();
-    let state = metrics_api::server::AppState::new(db.clone(), counter.clone());
+    let state = metrics_api::http::AppState::new(db.clone(), counter.clone());
     let (from, to) = if shape == Shape::Hourly90 { ctx.hourly() } else { ctx.daily() };
     let (q, vars) = match shape {
         Shape::Dashboard1 => (DASHBOARD, json!({ "ids": ctx.pick(0, 0, 1), "from": from, "to": to })),

@@ -3,7 +3,7 @@
 -- The metrics read model (metrics-read-model-storage-strategy.md, sections 4 and 7) as
 -- plain PostgreSQL DDL, for DBAs who apply SQL by hand. It is the twin of the SeaORM
 -- migrations in migration/src (m20260208_000001_create_read_model and
--- m20260301_000001_add_drilldown_recent_index): tests/migrations.rs applies this file to
+-- m20260301_000001_add_drilldown_recent_index): tests/it/migrations.rs applies this file to
 -- an empty database and compares its catalog with a migrated one, so the two never drift.
 --
 -- Row ids are UUIDv5 of each row's natural key (src/identity.rs), so compute jobs upsert

@@ -2,11 +2,9 @@
 //! each rule at its boundary, folded values per aggregation, stored week points kept,
 //! dry runs, idempotency, interrupted runs, and retention-aware reads.
 
-mod common;
-
+use crate::common::fixtures::{self, pid, t};
+use crate::common::TestApp;
 use chrono::{DateTime, Duration, Utc};
-use common::fixtures::{self, pid, t};
-use common::TestApp;
 use entity::sea_orm_active_enums::TimeGrain;
 use metrics_api::catalog::Catalog;
 use metrics_api::identity::EntityRef;
@@ -37,9 +35,11 @@ async fn dump(app: &TestApp) -> Vec<String> {
         ("metrics_drilldown", "id, time_bucket, payload"),
     ] {
         let sql = match app.backend {
-            common::Backend::Postgres => format!("SELECT CAST(ROW({cols}) AS text) AS r FROM {table} ORDER BY id"),
+            crate::common::Backend::Postgres => {
+                format!("SELECT CAST(ROW({cols}) AS text) AS r FROM {table} ORDER BY id")
+            }
             // SQLite keeps UUIDs as blobs: hex them to text.
-            common::Backend::Sqlite => {
+            crate::common::Backend::Sqlite => {
                 format!(
                     "SELECT {} AS r FROM {table} ORDER BY id",
                     cols.replacen("id", "hex(id)", 1).replace(", ", " || '|' || ")
@@ -52,11 +52,6 @@ async fn dump(app: &TestApp) -> Vec<String> {
         }
     }
     out
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    let row = app.db.query_one_raw(Statement::from_string(app.db_backend(), sql.to_owned())).await.unwrap().unwrap();
-    row.try_get("", "n").unwrap()
 }
 
 fn ago(d: i64, secs: i64) -> String {
@@ -130,7 +125,7 @@ async fn each_rule_at_its_boundary(app: &TestApp) {
         .map(|e| e["node"]["payload"]["n"].as_i64().unwrap())
         .collect();
     assert_eq!(kept, vec![8, 7, 5, 10, 2], "[{:?}]", app.backend);
-    assert_eq!(count(app, "SELECT COUNT(*) AS n FROM metrics_summary").await, 7, "the scoped snapshots stay");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM metrics_summary").await, 7, "the scoped snapshots stay");
     let vals: Vec<f64> = app
         .db
         .query_all_raw(Statement::from_string(
@@ -143,9 +138,9 @@ async fn each_rule_at_its_boundary(app: &TestApp) {
         .map(|r| r.try_get("", "value_numeric").unwrap())
         .collect();
     assert_eq!(vals, vec![2.0, 2.0, 3.0], "bucket at 90d kept; computed 90d and 90d-1s kept");
-    assert_eq!(count(app, "SELECT COUNT(*) AS n FROM metrics_drilldown").await, 4);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM metrics_drilldown").await, 4);
     assert_eq!(
-        count(app, "SELECT COUNT(*) AS n FROM metrics_trend_point WHERE value_numeric = 6").await,
+        app.count("SELECT COUNT(*) AS n FROM metrics_trend_point WHERE value_numeric = 6").await,
         1,
         "the full-resolution week stays"
     );
@@ -189,7 +184,7 @@ async fn folded_values_follow_the_catalog(app: &TestApp) {
     assert_eq!(report.unknown_metrics.iter().collect::<Vec<_>>(), vec!["mystery"]);
     assert_eq!(report.trend.downsampled, 5 * (7 + 7 + 5));
     assert_eq!(report.trend.created, 5 * 2 - 1, "one week point was already stored");
-    assert_eq!(count(app, "SELECT COUNT(*) AS n FROM metrics_trend_point WHERE time_grain <> 'week'").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM metrics_trend_point WHERE time_grain <> 'week'").await, 0);
 
     let q = r#"query($p: UUID!, $m: String!, $d: JSON) { project(id: $p) {
         trend(metricKey: $m, grain: WEEK, from: "2026-02-09T00:00:00Z", to: "2026-02-23T00:00:00Z", dimensions: $d) {
@@ -241,8 +236,8 @@ async fn dry_run_reports_the_same_and_changes_nothing(app: &TestApp) {
 /// A run stopped after some projects, completed later, ends where one full run ends.
 async fn interrupted_run_then_completed_equals_one_run(app: &TestApp) {
     let other = match app.backend {
-        common::Backend::Sqlite => TestApp::sqlite().await,
-        common::Backend::Postgres => TestApp::postgres().await.unwrap(),
+        crate::common::Backend::Sqlite => TestApp::sqlite().await,
+        crate::common::Backend::Postgres => TestApp::postgres().await.unwrap(),
     };
     for a in [app, &other] {
         for n in 1..=3 {
@@ -322,7 +317,7 @@ async fn cli_prints_each_table(app: &TestApp) {
     assert!(text.contains("dry run"), "{text}");
     assert!(text.contains("trend:     downsampled 95 hour/day rows into 10 week points"), "{text}");
     assert!(text.contains("unknown metric keys (folded with avg): custom_min, mystery"), "{text}");
-    assert_eq!(count(app, "SELECT COUNT(*) AS n FROM metrics_trend_point WHERE time_grain <> 'week'").await, 95);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM metrics_trend_point WHERE time_grain <> 'week'").await, 95);
 }
 
 both_backends!(
