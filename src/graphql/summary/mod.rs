@@ -90,10 +90,12 @@ impl ProjectSummaries {
         #[graphql(desc = "Only snapshots captured before this instant.")] to: Option<DateTime<Utc>>,
         #[graphql(desc = "A JSON object of phase/milestone filters; absent or null: the project-wide snapshots.")]
         scope: Option<Json<Value>>,
-        #[graphql(desc = "Page size, 0 to 500.", default = 50)] first: i32,
+        #[graphql(desc = "Page size, 0 to 500; null: 50.", default_with = "Some(args::DEFAULT_PAGE)")] first: Option<
+            i32,
+        >,
         #[graphql(desc = "Cursor of the last edge of the previous page (`pageInfo.endCursor`).")] after: Option<String>,
-    ) -> Result<SummaryConnection> {
-        let limit = args::page_size("first", first)?;
+    ) -> Result<Option<SummaryConnection>> {
+        let limit = args::page_size("first", first.unwrap_or(args::DEFAULT_PAGE))?;
         if let (Some(f), Some(t)) = (from, to) {
             args::ordered(f, t)?;
         }
@@ -107,12 +109,12 @@ impl ProjectSummaries {
             limit: limit as u64 + 1,
         };
         let rows = dataloader(ctx).load_one(key).await?.unwrap_or_default();
-        Ok(SummaryConnection::from_rows(
+        Ok(Some(SummaryConnection::from_rows(
             rows,
             limit,
             after.is_some(),
             |r| cursor::encode_summary(SummaryCursor { captured_at: r.captured_at, id: r.id }),
             SummaryNode::from,
-        ))
+        )))
     }
 }
