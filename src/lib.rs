@@ -12,7 +12,8 @@
 //! - [`cli`]: the command line (`cli::args`, clap, defaults read from the domain types)
 //!   and what each subcommand does (`serve`, `migrate`, `schema`, `seed-demo`, `ingest`).
 //! - [`http`]: the thin HTTP layer: router, handlers, the request pipeline, caching,
-//!   health and metrics endpoints, GraphiQL.
+//!   health and metrics endpoints.
+//! - [`web`]: what a browser sees: the dashboard at `/`, GraphiQL, their embedded assets.
 //! - [`graphql`]: schema and its settings, one folder per shape (resolvers, types,
 //!   loader), the batching driver, cursors, argument checks, limits.
 //! - [`auth`]: JWT bearer tokens scoped to projects, and what they allow.
@@ -46,3 +47,4 @@ pub mod observe;
 pub mod retention;
 pub mod series;
 pub mod store;
+pub mod web;

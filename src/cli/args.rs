@@ -107,6 +107,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DEMO")]
     pub demo: bool,
 
+    /// Do not serve the dashboard page at `/` (GraphiQL stays at `/graphql`): for
+    /// deployments that expose only the API.
+    #[arg(long, env = "NO_DASHBOARD")]
+    pub no_dashboard: bool,
+
     /// Largest request body accepted on /graphql, in bytes (default 16 MiB): bounds the
     /// memory a single mutation can take.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = server_default().max_body_bytes)]
@@ -296,6 +301,7 @@ impl ServeArgs {
             auth: auth.map(Arc::new),
             cors_origins: self.cors_origins.clone(),
             cache_max_age: self.cache_max_age,
+            dashboard: !self.no_dashboard,
         }
     }
 }
@@ -313,6 +319,7 @@ mod tests {
         let default = ServerConfig::default();
         assert_eq!(parsed.max_body_bytes, default.max_body_bytes);
         assert_eq!(parsed.cache_max_age, default.cache_max_age);
+        assert_eq!(parsed.dashboard, default.dashboard);
         assert_eq!(parsed.schema.apq_capacity, default.schema.apq_capacity);
         assert_eq!(parsed.schema.batch_limits.max_rows, default.schema.batch_limits.max_rows);
         let (l, d) = (parsed.schema.query_limits, QueryLimits::default());
@@ -332,5 +339,12 @@ mod tests {
         let l = args.limits.query_limits();
         assert_eq!((l.max_depth, l.timeout), (7, Duration::from_secs(3)));
         assert_eq!(args.limits.pool_settings().statement_timeout, Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn no_dashboard_turns_the_page_off() {
+        let cli = Cli::try_parse_from(["metrics-api", "serve", "--no-dashboard"]).expect("parses");
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        assert!(!args.server_config(Arc::new(Catalog::default()), None).dashboard);
     }
 }

@@ -8,83 +8,56 @@
 //! field (spec 6.4.4, "Handling Field Errors"): a client holding partial data finds the
 //! key missing although its generated types say it is there.
 //!
-//! [`Shape`] keeps the parsed document of each request and, once execution is done,
-//! rebuilds `data` walking the operation's selection sets with the schema's types: keys
-//! in request order, a failed field `null`, a `null` in a non-null position propagated to
-//! the nearest nullable parent (or to `data` itself), and errors ordered by where they
-//! occur in the document. Values get their wire form on the way: `DateTime` in UTC with
-//! `Z` (what JavaScript's `toISOString()` writes; inputs still take any offset) and no
+//! [`shape`] runs after execution, on the parsed document the HTTP pipeline kept for
+//! the request (not as an async-graphql extension: any extension slows every field, see
+//! `documents`). It rebuilds `data` walking the operation's selection sets with the
+//! schema's types: keys in request order, a failed field `null`, a `null` in a non-null
+//! position propagated to the nearest nullable parent (or to `data` itself), and errors
+//! ordered by where they occur in the document; bad input values are said one way first
+//! ([`super::inputs`]). Values get their wire form on the way: `DateTime` in UTC with `Z`
+//! (what JavaScript's `toISOString()` writes; inputs still take any offset) and no
 //! negative zero (`-0.0` sums of nothing print as `-0`, which no client expects).
 
-use std::sync::{Arc, Mutex};
+use std::sync::OnceLock;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
-};
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{
     ExecutableDocument, Field, OperationDefinition, OperationType, Selection, SelectionSet,
 };
 use async_graphql::registry::{MetaType, MetaTypeName, Registry};
-use async_graphql::ValidationResult;
-use async_graphql::{Name, PathSegment, Positioned, Response, ServerResult, Value, Variables};
+use async_graphql::{Name, OutputType, PathSegment, Positioned, Response, Value, Variables};
 
-/// The extension: install it with `SchemaBuilder::extension`.
-pub struct Shape;
+use super::mutation::MutationRoot;
+use super::project::QueryRoot;
 
-impl ExtensionFactory for Shape {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ShapeExtension::default())
-    }
+/// The schema's types, built once: async-graphql keeps its own registry private, and the
+/// types are the same for every instance.
+pub fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut r = Registry::default();
+        // `create_type_info` registers a type and everything it reaches, and returns its
+        // name as a field type (`Query!`); the roots are named by `type_name`.
+        QueryRoot::create_type_info(&mut r);
+        MutationRoot::create_type_info(&mut r);
+        r.query_type = QueryRoot::type_name().into_owned();
+        r.mutation_type = Some(MutationRoot::type_name().into_owned());
+        r
+    })
 }
 
-/// One request's document and variables, kept from parsing to the end of execution.
-#[derive(Default)]
-struct ShapeExtension {
-    parsed: Mutex<Option<(ExecutableDocument, Variables)>>,
+/// A request as it was executed: what [`shape`] needs of it.
+pub struct Executed {
+    pub document: std::sync::Arc<ExecutableDocument>,
+    pub variables: Variables,
+    pub operation_name: Option<String>,
 }
 
-#[async_trait::async_trait]
-impl Extension for ShapeExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        *self.parsed.lock().unwrap_or_else(|e| e.into_inner()) = Some((doc.clone(), variables.clone()));
-        Ok(doc)
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<async_graphql::ServerError>> {
-        next.run(ctx).await.map_err(|mut errors| {
-            if let Some((doc, variables)) = &*self.parsed.lock().unwrap_or_else(|e| e.into_inner()) {
-                super::inputs::explain(&mut errors, doc, variables, &ctx.schema_env.registry);
-            }
-            errors
-        })
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        let parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some((doc, variables)) = parsed {
-            super::inputs::explain(&mut response.errors, &doc, &variables, &ctx.schema_env.registry);
-            shape(&mut response, &doc, &variables, operation_name, &ctx.schema_env.registry);
-        }
-        response
-    }
+/// Shapes one executed request's response (see the module doc).
+pub fn shape_response(response: &mut Response, executed: &Executed) {
+    let registry = registry();
+    super::inputs::explain(&mut response.errors, &executed.document, &executed.variables, registry);
+    shape(response, &executed.document, &executed.variables, executed.operation_name.as_deref(), registry);
 }
 
 /// Rebuilds `response.data` in request order with spec null propagation, and orders its
@@ -413,9 +386,16 @@ mod tests {
     }
 
     async fn response(shaped: bool, query: &str) -> async_graphql::Response {
-        let builder = Schema::build(Query, EmptyMutation, EmptySubscription);
-        let schema = if shaped { builder.extension(super::Shape).finish() } else { builder.finish() };
-        schema.execute(Request::new(query)).await
+        let schema = Schema::build(Query, EmptyMutation, EmptySubscription).finish();
+        let mut resp = schema.execute(Request::new(query)).await;
+        if shaped {
+            let doc = async_graphql::parser::parse_query(query).expect("parses");
+            let mut registry = async_graphql::registry::Registry::default();
+            <Query as async_graphql::OutputType>::create_type_info(&mut registry);
+            registry.query_type = "Query".into();
+            super::shape(&mut resp, &doc, &Default::default(), None, &registry);
+        }
+        resp
     }
 
     async fn run(shaped: bool, query: &str) -> Value {
@@ -491,5 +471,17 @@ mod tests {
         assert_eq!(out["data"]["other"], json!({"fails": null, "fast": 1}), "{out}");
         let paths: Vec<&Value> = out["errors"].as_array().expect("errors").iter().map(|e| &e["path"]).collect();
         assert_eq!(paths, [&json!(["node", "slowFail"]), &json!(["other", "fails"])], "{out}");
+    }
+}
+
+#[cfg(test)]
+mod registry_tests {
+    #[test]
+    fn the_registry_knows_the_roots_and_their_field_types() {
+        let r = super::registry();
+        assert_eq!(r.query_type, "Query");
+        assert_eq!(r.mutation_type.as_deref(), Some("Mutation"));
+        let trend = r.types.get("Project").and_then(|t| t.field_by_name("trend")).map(|f| f.ty.as_str());
+        assert_eq!(trend, Some("TrendSeries"), "the per-project analytic fields are nullable");
     }
 }

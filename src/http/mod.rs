@@ -6,14 +6,15 @@
 //! - [`pipeline`]: one request's steps (authenticate, check the batch, execute within
 //!   the timeout, tag errors, cache headers, log and count);
 //! - [`cache`]: `Cache-Control`, `ETag` and `304`;
-//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`;
-//! - [`graphiql`]: the IDE page.
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
+//!
+//! The browser pages (the dashboard at `/`, GraphiQL, their assets) are
+//! [`crate::web`]'s: the router merges its routes.
 //!
 //! The schema's own settings (limits, catalog, write limits) live in
 //! [`crate::graphql::SchemaConfig`]; this layer only adds what HTTP needs.
 
 pub mod cache;
-pub mod graphiql;
 pub mod handlers;
 pub mod ops;
 pub mod pipeline;
@@ -33,6 +34,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 use crate::auth::AuthConfig;
 use crate::db::StatementCounter;
+use crate::graphql::documents::Documents;
 use crate::graphql::{build_schema, AppSchema, SchemaConfig};
 
 /// Settings of the HTTP layer, around the schema's own.
@@ -49,6 +51,8 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// `max-age` of cacheable query answers, in seconds (0: `no-store`).
     pub cache_max_age: u64,
+    /// Serve the dashboard at `/` (`serve --no-dashboard` turns it off).
+    pub dashboard: bool,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +63,7 @@ impl Default for ServerConfig {
             auth: None,
             cors_origins: Vec::new(),
             cache_max_age: 60,
+            dashboard: true,
         }
     }
 }
@@ -71,6 +76,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Counts SQL statements (tests assert batching with it).
     pub statements: StatementCounter,
+    /// Parsed documents and persisted queries of this instance.
+    pub documents: Arc<Documents>,
 }
 
 impl AppState {
@@ -79,7 +86,8 @@ impl AppState {
     }
 
     pub fn with_config(db: DatabaseConnection, statements: StatementCounter, config: ServerConfig) -> Self {
-        AppState { schema: build_schema(db.clone(), &config.schema), config, db, statements }
+        let documents = Arc::new(Documents::new(config.schema.apq_capacity));
+        AppState { schema: build_schema(db.clone(), &config.schema), config, db, statements, documents }
     }
 }
 
@@ -95,6 +103,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .merge(crate::web::routes(state.config.dashboard))
         .with_state(state)
         // Request ids: kept from the client's `x-request-id`, else a new UUID; echoed back.
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -17,3 +17,4 @@ mod retention;
 mod schema;
 mod security;
 mod transport;
+mod web;
