@@ -87,7 +87,6 @@ fn valid(type_name: &str, value: &ConstValue, registry: &Registry) -> Option<boo
                 .map(|v| valid(type_name, v, registry))
                 .find(|v| *v == Some(false))
                 .unwrap_or(Some(true))
-                .into()
         }
         ("DateTime", ConstValue::String(s)) => chrono::DateTime::parse_from_rfc3339(s).is_ok(),
         ("UUID", ConstValue::String(s)) => uuid::Uuid::parse_str(s).is_ok(),
