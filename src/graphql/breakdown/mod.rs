@@ -96,6 +96,8 @@ impl ProjectBreakdowns {
     /// A metric split by one dimension for one bucket. Without `grain`: the snapshot-only
     /// rows (no grain, no bucket). With `grain` and no `bucket`: the latest bucket of that
     /// grain that has rows. With both: that bucket.
+    /// Null only when this field fails (its error, at this field's path, says why):
+    /// nullable so that one failing widget does not null the project and its other fields.
     async fn breakdown(
         &self,
         ctx: &Context<'_>,
@@ -147,6 +149,8 @@ impl ProjectBreakdowns {
 
     /// A metric split by one dimension for every bucket of `[from, to)` that has rows, in
     /// bucket order: the data of a stacked chart.
+    /// Null only when this field fails (its error, at this field's path, says why):
+    /// nullable so that one failing widget does not null the project and its other fields.
     #[graphql(complexity = "super::limits::buckets_cost(&grain, &from, &to) * child_complexity")]
     async fn breakdown_series(
         &self,

@@ -82,6 +82,8 @@ pub struct ProjectDrilldowns(pub Uuid);
 impl ProjectDrilldowns {
     /// Entity-level rows of a metric, a page at a time, in a stable order with opaque
     /// keyset cursors (no offsets: a page costs the same wherever it is).
+    /// Null only when this field fails (its error, at this field's path, says why):
+    /// nullable so that one failing widget does not null the project and its other fields.
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "super::limits::page_cost(first) * child_complexity")]
     async fn drilldown(

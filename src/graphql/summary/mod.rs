@@ -61,7 +61,7 @@ pub struct ProjectSummaries(pub Uuid);
 #[Object]
 impl ProjectSummaries {
     /// The latest snapshot captured at or before `at` whose scope equals `scope`; null
-    /// when there is none.
+    /// when there is none, or when this field fails (its error says why).
     async fn summary(
         &self,
         ctx: &Context<'_>,
@@ -82,6 +82,8 @@ impl ProjectSummaries {
     }
 
     /// Snapshot history, newest first (`capturedAt` descending), a page at a time.
+    /// Null only when this field fails (its error, at this field's path, says why):
+    /// nullable so that one failing widget does not null the project and its other fields.
     #[graphql(complexity = "super::limits::page_cost(first) * child_complexity")]
     async fn summaries(
         &self,

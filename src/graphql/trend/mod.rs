@@ -84,6 +84,8 @@ pub struct ProjectTrends(pub Uuid);
 impl ProjectTrends {
     /// One series of a metric over `[from, to)`: the series whose dimensions equal
     /// `dimensions` (default `{}`, the metric's plain series).
+    /// Null only when this field fails (its error, at this field's path, says why):
+    /// nullable so that one failing widget does not null the project and its other fields.
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "super::limits::buckets_cost(&grain, &from, &to) * child_complexity")]
     async fn trend(
@@ -120,6 +122,8 @@ impl ProjectTrends {
 
     /// Several metrics' series over the same range, in the order of `metricKeys` (one
     /// statement for all of them). At most 50 keys.
+    /// Null only when this field fails (its error, at this field's path, says why):
+    /// nullable so that one failing widget does not null the project and its other fields.
     #[allow(clippy::too_many_arguments)]
     #[graphql(
         complexity = "metric_keys.len().max(1) * super::limits::buckets_cost(&grain, &from, &to) * child_complexity"
@@ -167,6 +171,8 @@ impl ProjectTrends {
     /// semantics: `{"team": "a"}` matches `{"team": "a", "gate": "lint"}`), one series
     /// per distinct dimensions, ordered by their JSON text, each gap-filled on its own.
     /// `{}` matches every series of the metric.
+    /// Null only when this field fails (its error, at this field's path, says why):
+    /// nullable so that one failing widget does not null the project and its other fields.
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "4 * super::limits::buckets_cost(&grain, &from, &to) * child_complexity")]
     async fn trends_matching(
