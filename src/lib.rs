@@ -20,6 +20,8 @@
 //! - [`store`]: every SQL statement; no GraphQL types.
 //! - [`db`]: opening either backend, pool settings, the statement counter.
 //! - [`ingest`]: the write side: validated, idempotent, all-or-nothing batch upserts.
+//! - [`live`]: live updates: what each committed batch changed, delivered to
+//!   subscriptions across instances (PostgreSQL `NOTIFY`/`LISTEN`, SQLite in-process).
 //! - [`retention`]: the retention and downsampling job (spec section 5).
 //! - [`catalog`]: the metric catalog (aggregation per metric key, unit, description).
 //! - [`identity`]: deterministic UUIDv5 row ids and canonical JSON.
@@ -43,6 +45,7 @@ pub mod http;
 pub mod identity;
 pub mod ingest;
 pub mod json;
+pub mod live;
 pub mod observe;
 pub mod retention;
 pub mod series;

@@ -69,3 +69,20 @@ pub fn record_ingest(table: &'static str, rows: u64) {
 pub fn record_retention(outcome: &'static str) {
     metrics::counter!("metrics_api_retention_runs_total", "outcome" => outcome).increment(1);
 }
+
+/// Records a subscription connection opened (`+1`) or closed (`-1`).
+pub fn live_connections(delta: f64) {
+    metrics::gauge!("metrics_api_ws_connections").increment(delta);
+}
+
+/// Records why the server closed a subscription connection (`slow_consumer`,
+/// `too_many_connections`, `forbidden`, `token_expired`, `init_timeout`, `silent`,
+/// `send_timeout`).
+pub fn record_live_close(reason: &'static str) {
+    metrics::counter!("metrics_api_ws_closed_total", "reason" => reason).increment(1);
+}
+
+/// Records a `RESYNC` sent after the database listener reconnected.
+pub fn record_live_resync() {
+    metrics::counter!("metrics_api_live_resyncs_total").increment(1);
+}

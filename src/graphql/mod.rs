@@ -9,6 +9,7 @@
 //! - [`loaders`]: what the loaders share (the per-request `StoreLoader`, key grouping).
 //! - [`exec`]: executes a request so loaders batch per resolver pass.
 //! - [`mutation`]: the write API over [`crate::ingest`]; [`catalog`]: `metricCatalog`.
+//! - [`subscription`]: `metricsUpdated`, live notices of committed writes ([`crate::live`]).
 //! - [`connection`], [`cursor`]: Relay pages and their opaque keyset cursors.
 //! - [`args`]: argument validation and the bounds that keep latency predictable;
 //!   [`grain`]: the `TimeGrain` argument.
@@ -26,6 +27,7 @@ pub mod cursor;
 pub mod documents;
 pub mod drilldown;
 pub mod exec;
+pub mod flat;
 pub mod grain;
 pub mod inputs;
 pub mod limits;
@@ -33,12 +35,13 @@ pub mod loaders;
 pub mod mutation;
 pub mod project;
 pub mod shape;
+pub mod subscription;
 pub mod summary;
 pub mod tokens;
 pub mod trend;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, EmptySubscription, SDLExportOptions, Schema};
+use async_graphql::{Context, SDLExportOptions, Schema};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
@@ -46,6 +49,7 @@ use self::limits::QueryLimits;
 use self::loaders::StoreLoader;
 use self::mutation::MutationRoot;
 use self::project::QueryRoot;
+use self::subscription::SubscriptionRoot;
 use crate::catalog::Catalog;
 use crate::ingest::BatchLimits;
 use crate::retention::Policy;
@@ -53,7 +57,7 @@ use crate::retention::Policy;
 pub use self::exec::execute;
 
 /// The executable schema.
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// The schema's own settings: what resolvers and extensions read, whatever the transport.
 #[derive(Debug, Clone)]
@@ -88,8 +92,8 @@ impl Default for SchemaConfig {
 pub fn build_schema(db: DatabaseConnection, config: &SchemaConfig) -> AppSchema {
     let limits = config.query_limits;
     // No `.extension(...)`: any extension slows every field down; persisted queries and
-    // document limits run per request instead (see `documents` and `http::pipeline`), and
-    // so does the response's shape (see `shape`).
+    // document limits run per request instead (see `documents` and `http::pipeline`, and
+    // `http::live` for subscriptions), and so does the response's shape (see `shape`).
     let builder = builder()
         .data(db)
         .data(config.batch_limits)
@@ -115,8 +119,8 @@ pub fn sdl() -> String {
 /// The schema's types, with this API's scalar descriptions: the library's own
 /// ("Implement the DateTime<Utc> scalar") would land in every client's generated comments.
 /// The SDL keeps the scalars' `@specifiedBy`, as introspection shows it.
-fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .override_output_type_description::<DateTime<Utc>>(DATETIME_DESCRIPTION)
         .override_output_type_description::<uuid::Uuid>(UUID_DESCRIPTION)
         .override_output_type_description::<async_graphql::Json<serde_json::Value>>(JSON_DESCRIPTION)

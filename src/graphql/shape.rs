@@ -25,10 +25,11 @@ use async_graphql::parser::types::{
     ExecutableDocument, Field, OperationDefinition, OperationType, Selection, SelectionSet,
 };
 use async_graphql::registry::{MetaType, MetaTypeName, Registry};
-use async_graphql::{Name, OutputType, PathSegment, Positioned, Response, Value, Variables};
+use async_graphql::{Name, OutputType, PathSegment, Positioned, Response, SubscriptionType, Value, Variables};
 
 use super::mutation::MutationRoot;
 use super::project::QueryRoot;
+use super::subscription::SubscriptionRoot;
 
 /// The schema's types, built once: async-graphql keeps its own registry private, and the
 /// types are the same for every instance.
@@ -42,6 +43,8 @@ pub fn registry() -> &'static Registry {
         MutationRoot::create_type_info(&mut r);
         r.query_type = QueryRoot::type_name().into_owned();
         r.mutation_type = Some(MutationRoot::type_name().into_owned());
+        <SubscriptionRoot as SubscriptionType>::create_type_info(&mut r);
+        r.subscription_type = Some(<SubscriptionRoot as SubscriptionType>::type_name().into_owned());
         r
     })
 }

@@ -6,6 +6,7 @@
 //! - [`pipeline`]: one request's steps (authenticate, check the batch, execute within
 //!   the timeout, tag errors, cache headers, log and count);
 //! - [`cache`]: `Cache-Control`, `ETag` and `304`;
+//! - [`live`]: the WebSocket upgrade of `GET /graphql` (subscriptions);
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
 //!
 //! The browser pages (the dashboard at `/`, GraphiQL, their assets) are
@@ -16,6 +17,7 @@
 
 pub mod cache;
 pub mod handlers;
+pub mod live;
 pub mod ops;
 pub mod pipeline;
 
@@ -36,6 +38,7 @@ use crate::auth::AuthConfig;
 use crate::db::StatementCounter;
 use crate::graphql::documents::Documents;
 use crate::graphql::{build_schema, AppSchema, SchemaConfig};
+use crate::live::{Hub, LiveLimits};
 
 /// Settings of the HTTP layer, around the schema's own.
 #[derive(Debug, Clone)]
@@ -51,6 +54,8 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// `max-age` of cacheable query answers, in seconds (0: `no-store`).
     pub cache_max_age: u64,
+    /// Subscriptions: connections, subscriptions per connection, buffers, keep-alives.
+    pub live: LiveLimits,
     /// Serve the dashboard at `/` (`serve --no-dashboard` turns it off).
     pub dashboard: bool,
 }
@@ -63,6 +68,7 @@ impl Default for ServerConfig {
             auth: None,
             cors_origins: Vec::new(),
             cache_max_age: 60,
+            live: LiveLimits::default(),
             dashboard: true,
         }
     }
@@ -78,6 +84,8 @@ pub struct AppState {
     pub statements: StatementCounter,
     /// Parsed documents and persisted queries of this instance.
     pub documents: Arc<Documents>,
+    /// This instance's live updates (subscriptions).
+    pub live: Hub,
 }
 
 impl AppState {
@@ -87,7 +95,8 @@ impl AppState {
 
     pub fn with_config(db: DatabaseConnection, statements: StatementCounter, config: ServerConfig) -> Self {
         let documents = Arc::new(Documents::new(config.schema.apq_capacity));
-        AppState { schema: build_schema(db.clone(), &config.schema), config, db, statements, documents }
+        let live = Hub::start(&db, config.live);
+        AppState { schema: build_schema(db.clone(), &config.schema), config, db, statements, documents, live }
     }
 }
 
@@ -98,7 +107,7 @@ pub fn build_router(state: AppState) -> Router {
     let body_limit = RequestBodyLimitLayer::new(state.config.max_body_bytes);
     let cors = cors_layer(&state.config.cors_origins);
     let router = Router::new()
-        .route("/graphql", get(handlers::graphql_get).post(handlers::graphql_post).layer(body_limit))
+        .route("/graphql", get(live::graphql_get).post(handlers::graphql_post).layer(body_limit))
         .route("/schema.graphql", get(handlers::schema_sdl))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -189,7 +189,11 @@ pub async fn write(db: &DatabaseConnection, batch: Batch) -> Result<UpsertCounts
     counts += upsert(&txn, &TREND, &batch.trends).await?;
     counts += upsert(&txn, &BREAKDOWN, &batch.breakdowns).await?;
     counts += upsert(&txn, &DRILLDOWN, &batch.drilldowns).await?;
+    // Live updates (see `crate::live`): notified in the transaction, so only a commit tells.
+    let live = crate::live::Pending::of(&batch, &counts);
+    live.notify(&txn).await?;
     txn.commit().await?;
+    live.committed(db);
     crate::observe::record_ingest("metrics_summary", batch.summaries.len() as u64);
     crate::observe::record_ingest("metrics_trend_point", batch.trends.len() as u64);
     crate::observe::record_ingest("metrics_breakdown_point", batch.breakdowns.len() as u64);

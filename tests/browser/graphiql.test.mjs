@@ -49,3 +49,28 @@ test("GraphiQL runs its default query offline and documents the schema", async (
   await page.screenshot({ path: join(shots, "graphiql.png") });
   assert.deepEqual(browser.blocked, [], "no request left 127.0.0.1");
 });
+
+test("GraphiQL runs a subscription: SUBSCRIBED, then UPDATED when a write commits", async () => {
+  const page = await browser.context.newPage();
+  const projectIds = ["00000000-0000-0000-0000-0000000000aa"];
+  const query = "subscription Live($p: [UUID!]!) { metricsUpdated(projectIds: $p) { kind changes { metricKey buckets } } }";
+  const hash = new URLSearchParams({ query, variables: JSON.stringify({ p: projectIds }) });
+  await page.goto(`${server.url}/graphql#${hash}`);
+  await page.locator(".graphiql-query-editor").getByText("metricsUpdated").first().waitFor();
+  await page.locator(".graphiql-execute-button").click();
+  const result = page.locator(".graphiql-response");
+  await result.getByText('"SUBSCRIBED"').waitFor();
+
+  const write = await fetch(`${server.url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      query: "mutation($p: [TrendPointInput!]!) { upsertTrendPoints(points: $p) { inserted } }",
+      variables: { p: [{ projectId: projectIds[0], metricKey: "live_check", grain: "DAY", bucket: "2024-03-01T00:00:00Z", value: 1 }] },
+    }),
+  });
+  assert.equal((await write.json()).data.upsertTrendPoints.inserted, 1);
+  await result.getByText('"UPDATED"').waitFor();
+  await result.getByText('"live_check"').waitFor();
+  assert.deepEqual(browser.blocked, [], "no request left 127.0.0.1");
+});

@@ -9,6 +9,8 @@ mod contract;
 mod explain;
 mod hostile;
 mod ingest;
+mod live;
+mod live_postgres;
 mod migrations;
 mod operations;
 mod properties;
