@@ -1,5 +1,7 @@
 //! `metrics-api serve`: checks the auth setup, opens the pool, migrates, loads the demo
-//! data when asked, starts the retention loop, then serves HTTP until a signal.
+//! data when asked, starts the retention loop (one instance at a time, see
+//! [`crate::advisory`]), opens the read replicas, then serves HTTP until a signal and
+//! drains the requests in flight.
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
@@ -10,6 +12,7 @@ use super::CliError;
 use crate::catalog::Catalog;
 use crate::db;
 use crate::http::{self, AppState};
+use crate::replicas::Replicas;
 use crate::retention;
 
 pub async fn serve(url: &str, catalog: Catalog, args: ServeArgs) -> Result<(), CliError> {
@@ -48,7 +51,11 @@ pub async fn serve(url: &str, catalog: Catalog, args: ServeArgs) -> Result<(), C
     }
     let config = args.server_config(catalog, auth);
     crate::observe::prometheus();
-    let router = http::build_router(AppState::with_config(db, counter, config));
+    let replicas =
+        Replicas::connect(&args.database_read_urls, &args.limits.pool_settings(), args.replica_settings()).await?;
+    replicas.check().await;
+    replicas.spawn_checks();
+    let router = http::build_router(AppState::with_config(db, counter, config).with_replicas(replicas));
     http::run(listener, router, http::shutdown_signal()).await?;
     Ok(())
 }
@@ -60,6 +67,18 @@ async fn retention_loop(db: DatabaseConnection, catalog: std::sync::Arc<Catalog>
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        // Several instances may share the database: one runs the job, the others skip.
+        let _held = match crate::advisory::try_lock(&db, crate::advisory::RETENTION).await {
+            Ok(Some(held)) => held,
+            Ok(None) => {
+                tracing::info!("retention skipped: another instance is running it");
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "retention skipped: cannot take its lock; retrying at the next tick");
+                continue;
+            }
+        };
         let opts = retention::Options { now: chrono::Utc::now(), project: None, dry_run: false };
         let started = std::time::Instant::now();
         match retention::run(&db, &catalog, &retention::Policy::default(), opts).await {
