@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Compares schema.graphql with its version at a git ref and fails on breaking changes
-# (removed or retyped fields, arguments made required, ...), with @graphql-inspector/cli.
+# (removed or retyped fields, arguments made required, removed defaults, added enum
+# values: scripts/schema-gate-rules.cjs), with @graphql-inspector/cli. A review aid: CI's
+# gate is scripts/schema-gate.sh, which compares with the committed baseline instead.
 #
 #   scripts/schema-diff.sh [REF]     REF defaults to origin/main, else HEAD~1
 #
@@ -27,4 +29,4 @@ if [ ! -x "$inspector" ]; then
   (cd clients/typescript && npm ci --no-audit --no-fund >/dev/null)
 fi
 echo "schema-diff: schema.graphql against $ref"
-"$inspector" diff "$old" schema.graphql
+"$inspector" diff "$old" schema.graphql --rule "$PWD/scripts/schema-gate-rules.cjs"

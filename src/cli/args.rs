@@ -235,6 +235,12 @@ pub struct LimitArgs {
     /// Maximum root fields in one operation.
     #[arg(long, env = "MAX_ROOT_FIELDS", default_value_t = limits_default().max_root_fields)]
     pub max_root_fields: usize,
+    /// Maximum lexical tokens in one document (counted before parsing).
+    #[arg(long, env = "MAX_TOKENS", default_value_t = limits_default().max_tokens)]
+    pub max_tokens: usize,
+    /// Maximum directives in one document.
+    #[arg(long, env = "MAX_DIRECTIVES", default_value_t = limits_default().max_directives)]
+    pub max_directives: usize,
     /// Maximum requests in one batched request.
     #[arg(long, env = "MAX_BATCH", default_value_t = limits_default().max_batch)]
     pub max_batch: usize,
@@ -310,6 +316,8 @@ impl LimitArgs {
             max_complexity: self.max_complexity,
             max_aliases: self.max_aliases,
             max_root_fields: self.max_root_fields,
+            max_tokens: self.max_tokens,
+            max_directives: self.max_directives,
             max_batch: self.max_batch,
             timeout: self.request_timeout.into(),
             introspection: !self.no_introspection,
@@ -386,6 +394,7 @@ mod tests {
             (l.max_depth, l.max_complexity, l.max_aliases, l.max_root_fields, l.max_batch, l.timeout, l.introspection),
             (d.max_depth, d.max_complexity, d.max_aliases, d.max_root_fields, d.max_batch, d.timeout, d.introspection)
         );
+        assert_eq!((l.max_tokens, l.max_directives), (d.max_tokens, d.max_directives));
         assert_eq!(args.limits.pool_settings().acquire_timeout, PoolSettings::default().acquire_timeout);
         let (w, d) = (parsed.live, LiveLimits::default());
         assert_eq!(

@@ -25,11 +25,15 @@ use crate::retention;
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`, quiet SQL); one JSON object a
-/// line with `json` (for log pipelines), human-readable text otherwise.
+/// line with `json` (for log pipelines), human-readable text otherwise. Colours only when
+/// stderr is a terminal and `NO_COLOR` is unset: escape codes in a log file or a pipe are
+/// noise to every reader and tool.
 pub fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     let _ = match format {
         LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
         LogFormat::Text => builder.try_init(),

@@ -74,14 +74,23 @@ impl ErrorCode {
     }
 
     /// A request-level error with this code (outside execution: auth, limits, timeout).
+    /// It has no `locations`: it is about the request, not a place in the document.
     pub fn server_error(self, message: impl Into<String>) -> async_graphql::ServerError {
-        self.error(message).into_server_error(async_graphql::Pos::default())
+        request_error(self.error(message))
     }
 
     /// Sets this code on an error's extensions.
     pub fn set_on(self, e: &mut async_graphql::ServerError) {
         e.extensions.get_or_insert_with(Default::default).set("code", self.as_str());
     }
+}
+
+/// A request-level error from `e`: no `locations` (async-graphql would write `0:0`, a
+/// place no document has).
+pub fn request_error(e: async_graphql::Error) -> async_graphql::ServerError {
+    let mut e = e.into_server_error(async_graphql::Pos::default());
+    e.locations.clear();
+    e
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -107,6 +116,7 @@ mod tests {
     #[test]
     fn error_carries_the_code() {
         let e = ErrorCode::Timeout.server_error("slow");
+        assert!(e.locations.is_empty(), "a request-level error points nowhere in the document");
         let ext = e.extensions.expect("extensions");
         assert_eq!(ext.get("code"), Some(&async_graphql::Value::from("TIMEOUT")));
     }

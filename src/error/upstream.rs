@@ -19,6 +19,27 @@ pub fn is_complexity_limit(message: &str) -> bool {
     message == "Query is too complex."
 }
 
+/// async-graphql's three reports of a bad input value, by the phase that noticed it:
+/// validation (`Invalid value for argument "first", expected type "Int"`, or `...,
+/// enumeration type "TimeGrain" does not contain the value "DAYS"`), and a complexity
+/// function or a resolver parsing the argument (`Failed to parse "DateTime": ...`,
+/// `Expected input type "Int", found "x".`). Returns the type the value should have had.
+pub fn bad_input_type(message: &str) -> Option<&str> {
+    let quoted_after = |prefix: &str| -> Option<&str> { message.split_once(prefix)?.1.split('"').next() };
+    if message.starts_with("Invalid value for argument ") {
+        return quoted_after("expected type \"")
+            .or_else(|| quoted_after("enumeration type \""))
+            .or_else(|| quoted_after("of type \""));
+    }
+    if message.starts_with("Failed to parse \"") {
+        return quoted_after("Failed to parse \"");
+    }
+    if message.starts_with("Expected input type \"") {
+        return quoted_after("Expected input type \"");
+    }
+    None
+}
+
 /// A request body cut off by `RequestBodyLimitLayer`, as the GraphQL extractor reports it.
 pub fn is_body_too_large(rejection: &str) -> bool {
     rejection.contains("length limit")
@@ -81,6 +102,65 @@ mod tests {
     async fn async_graphql_complexity_refusal_is_recognised() {
         let m = first_error(schema().limit_complexity(2).finish(), Request::new("{ node { node { value } } }")).await;
         assert!(is_complexity_limit(&m), "async-graphql now says {m:?}");
+    }
+
+    /// A query whose arguments are weighed by a complexity function (as `trend` is) and
+    /// parsed by a resolver, to provoke each of async-graphql's bad-input reports.
+    struct Inputs;
+
+    #[Object]
+    impl Inputs {
+        #[graphql(complexity = "usize::try_from(n).unwrap_or(1) * child_complexity")]
+        async fn weighed(&self, n: i32) -> i32 {
+            n
+        }
+        async fn parsed(&self, id: uuid::Uuid) -> String {
+            id.to_string()
+        }
+        async fn grain(&self, g: crate::graphql::grain::GrainArg) -> bool {
+            let _ = g;
+            true
+        }
+    }
+
+    async fn input_errors(query: &str, variables: serde_json::Value) -> Vec<String> {
+        let schema = Schema::build(Inputs, EmptyMutation, EmptySubscription).limit_complexity(1000).finish();
+        let req = Request::new(query).variables(async_graphql::Variables::from_json(variables));
+        schema.execute(req).await.errors.into_iter().map(|e| e.message).collect()
+    }
+
+    #[tokio::test]
+    async fn async_graphql_bad_literal_is_recognised() {
+        let errors = input_errors(r#"{ parsed(id: 5) }"#, serde_json::json!({})).await;
+        let m = errors.first().expect("an error");
+        assert_eq!(bad_input_type(m), Some("UUID"), "async-graphql now says {m:?}");
+        let errors = input_errors(r#"{ grain(g: DAYS) }"#, serde_json::json!({})).await;
+        let m = errors.first().expect("an error");
+        assert_eq!(bad_input_type(m), Some("TimeGrain"), "async-graphql now says {m:?}");
+    }
+
+    #[tokio::test]
+    async fn async_graphql_complexity_parse_failure_is_recognised() {
+        // Validation reports the value, and the complexity function's parse reports it
+        // again: both reports must be recognised.
+        let errors = input_errors("query($n: Int!) { weighed(n: $n) }", serde_json::json!({"n": "x"})).await;
+        assert!(!errors.is_empty());
+        for m in &errors {
+            assert_eq!(bad_input_type(m), Some("Int"), "async-graphql now says {m:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn async_graphql_resolver_parse_failure_is_recognised() {
+        let errors = input_errors("query($id: UUID!) { parsed(id: $id) }", serde_json::json!({"id": "nope"})).await;
+        let m = errors.first().expect("an error");
+        assert_eq!(bad_input_type(m), Some("UUID"), "async-graphql now says {m:?}");
+    }
+
+    #[test]
+    fn other_messages_are_not_bad_input() {
+        assert_eq!(bad_input_type("Unknown field \"x\" on type \"Query\"."), None);
+        assert_eq!(bad_input_type("Query is too complex."), None);
     }
 
     #[tokio::test]

@@ -15,6 +15,8 @@ use crate::identity::{canonicalize, normalize_time};
 pub const MAX_BUCKETS: i64 = 10_000;
 /// The largest page a paged field serves.
 pub const MAX_PAGE_SIZE: i32 = 500;
+/// Page size when `first` is omitted or null.
+pub const DEFAULT_PAGE: i32 = 50;
 /// The most ids `projects(ids:)` accepts.
 pub const MAX_PROJECT_IDS: usize = 500;
 /// The most metric keys `trends(metricKeys:)` accepts.

@@ -58,13 +58,14 @@ impl Documents {
     /// Resolves a persisted query (`extensions.persistedQuery`) into its text, registers a
     /// new one, and gives the request its parsed document. `Err` is this request's answer
     /// (an unknown hash, a hash that does not match the text). A text that does not parse
-    /// is left to the executor, which reports it as before.
-    pub fn prepare(&self, request: &mut Request) -> Result<(), ServerError> {
+    /// is left to the executor, which reports it as before. Returns the document, which
+    /// the response is shaped by after execution (`graphql::shape`).
+    pub fn prepare(&self, request: &mut Request) -> Result<Option<Arc<ExecutableDocument>>, ServerError> {
         if let Some(value) = request.extensions.remove("persistedQuery") {
             self.persisted_query(request, value)?;
         }
         if request.query.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let cached = lock(&self.parsed).get(request.query.as_str()).cloned();
         let doc = match cached {
@@ -75,12 +76,12 @@ impl Documents {
                     lock(&self.parsed).put(Arc::from(request.query.as_str()), doc.clone());
                     doc
                 }
-                Err(_) => return Ok(()),
+                Err(_) => return Ok(None),
             },
         };
         // The executor takes the document by value (it prunes `@skip`ped selections).
         request.set_parsed_query(ExecutableDocument::clone(&doc));
-        Ok(())
+        Ok(Some(doc))
     }
 
     fn persisted_query(&self, request: &mut Request, value: async_graphql::Value) -> Result<(), ServerError> {

@@ -13,7 +13,10 @@
 //! - [`connection`], [`cursor`]: Relay pages and their opaque keyset cursors.
 //! - [`args`]: argument validation and the bounds that keep latency predictable;
 //!   [`grain`]: the `TimeGrain` argument.
-//! - [`limits`]: query limits; [`codes`]: codes for errors raised before execution.
+//! - [`limits`]: query limits ([`tokens`]: the token count run before parsing);
+//!   [`codes`]: codes for errors raised before execution.
+//! - [`shape`]: the response as the spec shapes it (request order, null propagation,
+//!   `DateTime` with `Z`); [`inputs`]: bad argument and variable values, said one way.
 
 pub mod args;
 pub mod breakdown;
@@ -26,12 +29,15 @@ pub mod drilldown;
 pub mod exec;
 pub mod flat;
 pub mod grain;
+pub mod inputs;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;
 pub mod project;
+pub mod shape;
 pub mod subscription;
 pub mod summary;
+pub mod tokens;
 pub mod trend;
 
 use async_graphql::dataloader::DataLoader;
@@ -87,8 +93,8 @@ pub fn build_schema(db: DatabaseConnection, config: &SchemaConfig) -> AppSchema 
     let limits = config.query_limits;
     // No `.extension(...)`: any extension slows every field down; persisted queries and
     // document limits run per request instead (see `documents` and `http::pipeline`, and
-    // `http::live` for subscriptions).
-    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+    // `http::live` for subscriptions), and so does the response's shape (see `shape`).
+    let builder = builder()
         .data(db)
         .data(config.batch_limits)
         .data(config.catalog.clone())
@@ -105,10 +111,30 @@ pub fn build_schema(db: DatabaseConnection, config: &SchemaConfig) -> AppSchema 
 /// The SDL as committed in `schema.graphql`: fields, arguments and enum values sorted, so
 /// diffs show real changes only.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .finish()
-        .sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items())
+    builder().finish().sdl_with_options(
+        SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items().include_specified_by(),
+    )
 }
+
+/// The schema's types, with this API's scalar descriptions: the library's own
+/// ("Implement the DateTime<Utc> scalar") would land in every client's generated comments.
+/// The SDL keeps the scalars' `@specifiedBy`, as introspection shows it.
+fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .override_output_type_description::<DateTime<Utc>>(DATETIME_DESCRIPTION)
+        .override_output_type_description::<uuid::Uuid>(UUID_DESCRIPTION)
+        .override_output_type_description::<async_graphql::Json<serde_json::Value>>(JSON_DESCRIPTION)
+}
+
+const DATETIME_DESCRIPTION: &str = "An instant, as an RFC 3339 date-time string. Output is in UTC with `Z`, \
+e.g. `2026-01-01T00:00:00Z`, with sub-second digits only when the instant has them; input accepts any \
+offset (`2026-01-01T02:00:00+02:00` is the same instant as `2026-01-01T00:00:00Z`).";
+
+const UUID_DESCRIPTION: &str = "A UUID in its 36-character hyphenated form, e.g. \
+`01950000-0000-7000-8000-000000000001`; input is case-insensitive, output lowercase.";
+
+const JSON_DESCRIPTION: &str = "Any JSON value, sent and returned as itself (not as a string): metric \
+payloads, dimensions and scopes.";
 
 /// The instant a request is served at: "now" for every default in the request, so that
 /// fifty `summary` fields without `at` share one key and one statement.

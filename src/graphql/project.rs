@@ -116,13 +116,15 @@ impl QueryRoot {
     async fn project_list(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Page size, 0 to 500.", default = 50)] first: i32,
+        #[graphql(desc = "Page size, 0 to 500; null: 50.", default_with = "Some(args::DEFAULT_PAGE)")] first: Option<
+            i32,
+        >,
         #[graphql(desc = "Cursor of the last project of the previous page (`pageInfo.endCursor`).")] after: Option<
             String,
         >,
     ) -> Result<ProjectConnection> {
         let who = require_read(ctx)?;
-        let limit = args::page_size("first", first)?;
+        let limit = args::page_size("first", first.unwrap_or(args::DEFAULT_PAGE))?;
         let after_id = after.as_deref().map(|c| cursor::decode_project("after", c)).transpose()?;
         let allowed = who.allowed();
         let rows = crate::store::project::list(read_db(ctx), after_id, limit as u64 + 1, allowed.as_deref()).await?;

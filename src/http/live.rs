@@ -37,6 +37,7 @@ use crate::auth::authenticate_until;
 use crate::error::ErrorCode;
 use crate::graphql::documents::Documents;
 use crate::graphql::limits::{self, QueryLimits};
+use crate::graphql::shape::{shape_response, Executed};
 use crate::graphql::{codes, AppSchema};
 use crate::live::Connection;
 
@@ -102,16 +103,22 @@ struct LiveExecutor {
 }
 
 impl LiveExecutor {
-    /// `Err`: the answer, without executing.
-    fn check(&self, request: &mut async_graphql::Request) -> Result<(), async_graphql::ServerError> {
-        self.documents.prepare(request)?;
-        let Ok(doc) = request.parsed_query() else { return Ok(()) };
+    /// `Err`: the answer, without executing. `Ok`: the document and variables to shape
+    /// each event by (`graphql::shape`), when the text parses.
+    fn check(&self, request: &mut async_graphql::Request) -> Result<Option<Executed>, async_graphql::ServerError> {
+        limits::check_tokens(&request.query, &self.limits)?;
+        let executed = self.documents.prepare(request)?.map(|document| Executed {
+            document,
+            variables: request.variables.clone(),
+            operation_name: request.operation_name.clone(),
+        });
+        let Ok(doc) = request.parsed_query() else { return Ok(executed) };
         limits::check_document(doc, &self.limits)?;
         if doc.operations.iter().any(|(_, op)| op.node.ty != OperationType::Subscription) {
             let message = "only subscriptions are served over WebSocket; send queries and mutations over HTTP";
             return Err(ErrorCode::BadRequest.server_error(message));
         }
-        Ok(())
+        Ok(executed)
     }
 }
 
@@ -126,16 +133,23 @@ impl Executor for LiveExecutor {
         mut request: async_graphql::Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, async_graphql::Response> {
-        if let Err(e) = self.check(&mut request) {
-            return futures_util::stream::once(std::future::ready(async_graphql::Response::from_errors(vec![e])))
-                .boxed();
-        }
+        let executed = match self.check(&mut request) {
+            Ok(executed) => executed,
+            Err(e) => {
+                return futures_util::stream::once(std::future::ready(async_graphql::Response::from_errors(vec![e])))
+                    .boxed()
+            }
+        };
         let (query, limits) = (request.query.clone(), self.limits);
         self.schema
             .execute_stream_with_session_data(request, session_data.unwrap_or_default())
             .map(move |mut r| {
                 limits::name_limit_errors(&mut r.errors, &limits);
                 codes::assign(&mut r.errors, &query);
+                // The same wire forms as over HTTP (request order, `DateTime` with `Z`).
+                if let Some(executed) = &executed {
+                    shape_response(&mut r, executed);
+                }
                 r
             })
             .boxed()

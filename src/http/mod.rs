@@ -2,7 +2,7 @@
 //!
 //! - this file: the settings of the HTTP layer, the shared state, the router (routes,
 //!   body limit, CORS, request ids, compression), `run` and graceful shutdown;
-//! - [`handlers`]: `GET`/`POST /graphql` and content negotiation;
+//! - [`handlers`]: `GET`/`POST /graphql` and content negotiation, `GET /schema.graphql`;
 //! - [`pipeline`]: one request's steps (authenticate, check the batch, execute within
 //!   the timeout, tag errors, cache headers, log and count);
 //! - [`cache`]: `Cache-Control`, `ETag` and `304`;
@@ -124,6 +124,7 @@ pub fn build_router(state: AppState) -> Router {
     let cors = cors_layer(&state.config.cors_origins);
     let router = Router::new()
         .route("/graphql", get(live::graphql_get).post(handlers::graphql_post).layer(body_limit))
+        .route("/schema.graphql", get(handlers::schema_sdl))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -6,7 +6,8 @@
 //! 2. [`authenticate`]: the bearer token, when auth is on;
 //! 3. [`check_batch`]: the batch size limit;
 //! 4. [`run_within_timeout`]: execute with per-request loaders, then name limit errors
-//!    and give every error a code;
+//!    and give every error a code; then shape each response by its document
+//!    (`graphql::shape`: request order, null propagation, bad input said one way);
 //! 5. [`answer`]: request ids on errors, cache headers and ETag;
 //! 6. log and count (statements, duration, outcome).
 //!
@@ -28,6 +29,7 @@ use super::AppState;
 use crate::auth::{authenticate as check_token, Principal};
 use crate::error::ErrorCode;
 use crate::graphql::limits;
+use crate::graphql::shape::{shape_response, Executed};
 
 /// What the HTTP layer reads of a request's documents before executing them.
 struct Operation {
@@ -38,19 +40,29 @@ struct Operation {
     /// Per request of the batch: its answer when it was refused before execution (an
     /// unknown persisted query, a document over a limit, a mutation over `GET`).
     refused: Vec<Option<ServerError>>,
+    /// Per request of the batch: its document and variables, to shape its response by
+    /// after execution (`graphql::shape`); `None` for a text that does not parse.
+    executed: Vec<Option<Executed>>,
 }
 
 impl Operation {
     /// Gives each request its parsed document (persisted queries resolved, parsed once
     /// per distinct text, see `graphql::documents`), then reads the operation's name,
-    /// whether it mutates, and checks the document limits. A `GET` must not run a
-    /// mutation, even one reached through a persisted query's hash.
+    /// whether it mutates, and checks the document limits (tokens before parsing, the
+    /// rest on the document). A `GET` must not run a mutation, even one reached through a
+    /// persisted query's hash.
     fn prepare(state: &AppState, batch: &mut BatchRequest, method: &Method) -> Self {
         let limits = state.config.schema.query_limits;
-        let (mut mutation, mut name, mut refused) = (false, None, Vec::new());
+        let (mut mutation, mut name, mut refused, mut executed) = (false, None, Vec::new(), Vec::new());
         for r in batch.iter_mut() {
             let given = r.operation_name.clone();
-            let checked = state.documents.prepare(r).and_then(|()| match r.parsed_query() {
+            let prepared = limits::check_tokens(&r.query, &limits).and_then(|()| state.documents.prepare(r));
+            executed.push(prepared.as_ref().ok().and_then(Option::clone).map(|document| Executed {
+                document,
+                variables: r.variables.clone(),
+                operation_name: r.operation_name.clone(),
+            }));
+            let checked = prepared.and_then(|_| match r.parsed_query() {
                 Ok(doc) => {
                     let mutates = doc_is_mutation(doc);
                     mutation |= mutates;
@@ -68,7 +80,7 @@ impl Operation {
             });
             refused.push(checked.err());
         }
-        Operation { mutation, label: crate::observe::operation_label(name.as_deref()), refused }
+        Operation { mutation, label: crate::observe::operation_label(name.as_deref()), refused, executed }
     }
 }
 
@@ -94,6 +106,15 @@ pub async fn execute(state: &AppState, headers: &HeaderMap, mut batch: BatchRequ
                 .instrument(span.clone()),
         )
         .await;
+    let outcome = outcome.map(|mut response| {
+        // Request order, null propagation, wire forms, bad input said one way.
+        for (r, executed) in responses_mut(&mut response).into_iter().zip(&operation.executed) {
+            if let Some(executed) = executed {
+                shape_response(r, executed);
+            }
+        }
+        response
+    });
     let (resp, outcome) = answer(state, headers, outcome, &request_id, &operation, &method).await;
     let n = statements.load(Ordering::Relaxed);
     let elapsed = started.elapsed();

@@ -96,7 +96,7 @@ async fn a_write_through_one_instance_reaches_a_subscriber_of_another() {
     assert_eq!(written["data"]["upsertTrendPoints"]["inserted"], 1, "{written:#}");
     let (kind, changes) = ws.next_event("s").await;
     assert_eq!((kind.as_str(), changes.len()), ("UPDATED", 1));
-    assert_eq!(changes[0]["buckets"], json!(["2024-03-01T00:00:00+00:00"]));
+    assert_eq!(changes[0]["buckets"], json!(["2024-03-01T00:00:00Z"]));
     ws.expect_silence().await;
     drop((one, two));
     for l in [log1, log2] {
@@ -209,6 +209,6 @@ async fn a_database_restart_yields_resync_then_updates_again() {
     assert_eq!(written["data"]["upsertTrendPoints"]["inserted"], 1, "{written:#}");
     let (kind, changes) = ws.next_event("s").await;
     assert_eq!(kind, "UPDATED");
-    assert_eq!(changes[0]["buckets"], json!(["2024-03-02T00:00:00+00:00"]));
+    assert_eq!(changes[0]["buckets"], json!(["2024-03-02T00:00:00Z"]));
     drop(serve);
 }

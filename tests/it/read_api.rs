@@ -20,7 +20,7 @@ fn buckets(series: &Value) -> Vec<String> {
 
 /// The instant GraphQL returns for an RFC 3339 input (UTC).
 fn utc(s: &str) -> String {
-    t(s).to_rfc3339()
+    fixtures::wire(t(s))
 }
 
 async fn project_lookup_keeps_order_and_nulls_unknown(app: &TestApp) {
@@ -194,7 +194,7 @@ async fn trend_gap_filling_at_each_grain(app: &TestApp) {
         assert_eq!(none["points"][0]["valueJson"], json!({"v": 10.0}));
         assert_eq!(none["points"][0]["dimensions"], json!({}));
         assert_eq!(none["grain"], name);
-        assert_eq!(none["lastComputedAt"], json!((t(stored[1]) + Duration::minutes(1)).to_rfc3339()));
+        assert_eq!(none["lastComputedAt"], json!(fixtures::wire(t(stored[1]) + Duration::minutes(1))));
 
         for fill in ["NULL", "ZERO", "PREVIOUS"] {
             let s = app.data(q, vars(fill)).await["project"]["trend"].clone();

@@ -283,7 +283,7 @@ async fn reads_know_the_retention_horizon(app: &TestApp) {
             fullResolutionFrom points { bucket value grain downsampledFrom } } } }"#;
     let vars = |inc: bool| json!({ "p": p, "from": (today - Duration::days(120)).to_rfc3339(), "to": today.to_rfc3339(), "inc": inc });
     let plain = app.data(q, vars(false)).await["project"]["trend"].clone();
-    assert_eq!(plain["fullResolutionFrom"], json!(horizon.to_rfc3339()));
+    assert_eq!(plain["fullResolutionFrom"], json!(crate::common::fixtures::wire(horizon)));
     let pts = plain["points"].as_array().unwrap();
     assert!(pts.iter().all(|p| p["grain"] == "DAY" && t(p["bucket"].as_str().unwrap()) >= horizon));
     let with = app.data(q, vars(true)).await["project"]["trend"].clone();

@@ -10,22 +10,33 @@ import {
   DashboardDocument,
   DrilldownPageDocument,
   MetricsUpdatedDocument,
+  PartialProjectDocument,
   TeamSeriesDocument,
   UpsertTrendPointsDocument,
   type MetricsUpdatedSubscription,
   type MetricsUpdatedSubscriptionVariables,
+  type PartialProjectQuery,
+  type PartialProjectQueryVariables,
   type UpsertTrendPointsMutationVariables,
 } from "./gql/graphql.js";
 
 export function metricsClient(endpoint: string, token?: string) {
-  const client = new GraphQLClient(endpoint, {
-    headers: token ? { authorization: `Bearer ${token}` } : {},
-  });
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const client = new GraphQLClient(endpoint, { headers });
+  // Keeps partial data: a field error comes back next to the data instead of throwing.
+  const partial = new GraphQLClient(endpoint, { headers, errorPolicy: "all" });
   return {
     dashboard: (from: string, to: string) => client.request(DashboardDocument, { from, to }),
     teamSeries: (id: string, from: string, to: string) => client.request(TeamSeriesDocument, { id, from, to }),
     drilldownPage: (id: string, after?: string | null) => client.request(DrilldownPageDocument, { id, after }),
     catalog: () => client.request(CatalogDocument),
+    /// `{ data, errors }`: the widgets that worked, and what failed with its path.
+    partialProject: (id: string, from: string, to: string) =>
+      partial.rawRequest<PartialProjectQuery, PartialProjectQueryVariables>(print(PartialProjectDocument), {
+        id,
+        from,
+        to,
+      }),
     upsertTrendPoints: (points: UpsertTrendPointsMutationVariables["points"]) =>
       client.request(UpsertTrendPointsDocument, { points }),
   };

@@ -2,38 +2,21 @@
 // started with demo data (node's test runner).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
 import { liveClient, metricsClient, metricsUpdates, walkDrilldown, type MetricsUpdate } from "../src/client.js";
+import { startServer, type RunningServer } from "./server.js";
 
-const bin = process.env.METRICS_API_BIN ?? resolve(import.meta.dirname, "../../../../target/debug/metrics-api");
-const port = 18000 + (process.pid % 1000);
-const endpoint = `http://127.0.0.1:${port}/graphql`;
-const wsEndpoint = `ws://127.0.0.1:${port}/graphql`;
-let server: ChildProcess;
+let server: RunningServer;
+let endpoint: string;
+let wsEndpoint: string;
 
 before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), "metrics-client-"));
-  server = spawn(bin, ["serve", "--demo", "--bind", `127.0.0.1:${port}`], {
-    env: { ...process.env, DATABASE_URL: `sqlite://${join(dir, "demo.db")}`, RUST_LOG: "warn" },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  for (let i = 0; i < 300; i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/readyz`);
-      if (r.ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("metrics-api did not become ready");
+  server = await startServer();
+  endpoint = `${server.origin}/graphql`;
+  wsEndpoint = `${server.origin.replace(/^http/, "ws")}/graphql`;
 });
 
 after(() => {
-  server?.kill();
+  server?.stop();
 });
 
 function lastDays(days: number): { from: string; to: string } {
@@ -50,13 +33,16 @@ test("the dashboard answers for every demo project", async () => {
   const nodes = data.projectList.edges.map((e) => e.node);
   assert.deepEqual(nodes.map((n) => n.name), ["Atlas", "Borealis", "Cygnus"]);
   for (const p of nodes) {
+    // The analytic fields are nullable (a failing one is null, see partial.test.ts).
+    const { completed, wip, newest } = p;
     assert.ok(p.summary, "a latest summary");
-    assert.equal(p.completed.points.length, 30, "fill: ZERO gives one point per day");
-    assert.equal(p.completed.comparison?.points.length, 30, "the previous period lines up");
-    const shares = p.wip.items.reduce((s, i) => s + (i.share ?? 0), 0);
+    assert.ok(completed && wip && newest, "every widget answered");
+    assert.equal(completed.points.length, 30, "fill: ZERO gives one point per day");
+    assert.equal(completed.comparison?.points.length, 30, "the previous period lines up");
+    const shares = wip.items.reduce((s, i) => s + (i.share ?? 0), 0);
     assert.ok(Math.abs(shares - 1) < 1e-9, `shares sum to 1, got ${shares}`);
-    assert.equal(p.newest.edges.length, 5);
-    assert.ok(p.newest.pageInfo.hasNextPage);
+    assert.equal(newest.edges.length, 5);
+    assert.ok(newest.pageInfo.hasNextPage);
   }
 });
 
@@ -65,7 +51,7 @@ test("per-team series and the catalog", async () => {
   const { from, to } = lastDays(7);
   const first = (await api.dashboard(from, to)).projectList.edges[0]!.node.id;
   const series = await api.teamSeries(first, from, to);
-  const dims = series.project!.trendsMatching.map((s) => JSON.stringify(s.dimensions));
+  const dims = (series.project?.trendsMatching ?? []).map((s) => JSON.stringify(s.dimensions));
   assert.deepEqual(dims, ['{"team":"platform"}', '{"team":"web"}', "{}"].sort());
   const catalog = await api.catalog();
   assert.ok(catalog.metricCatalog.some((m) => m.key === "tasks_completed" && m.aggregation === "SUM"));
@@ -105,7 +91,7 @@ test("a subscription hears a committed write, then the tile is refetched", async
       [[project, "TREND", "tasks_completed", "DAY", [Date.parse(bucket)]]],
     );
     // The refetch sees the new value in the tile the change named.
-    const tile = (await api.dashboard(from, to)).projectList.edges[0]!.node.completed.points;
+    const tile = (await api.dashboard(from, to)).projectList.edges[0]!.node.completed?.points ?? [];
     assert.ok(tile.some((p) => Date.parse(p.bucket) === Date.parse(bucket) && p.value === 4242));
   } finally {
     await updates.return?.();

@@ -96,6 +96,8 @@ impl ProjectBreakdowns {
     /// A metric split by one dimension for one bucket. Without `grain`: the snapshot-only
     /// rows (no grain, no bucket). With `grain` and no `bucket`: the latest bucket of that
     /// grain that has rows. With both: that bucket.
+    /// Null only when this field fails (its error, at this field's path, says why):
+    /// nullable so that one failing widget does not null the project and its other fields.
     async fn breakdown(
         &self,
         ctx: &Context<'_>,
@@ -105,7 +107,7 @@ impl ProjectBreakdowns {
         #[graphql(desc = "Start of the bucket (needs `grain`); absent for the latest bucket.")] bucket: Option<
             DateTime<Utc>,
         >,
-    ) -> Result<Breakdown> {
+    ) -> Result<Option<Breakdown>> {
         args::key("metricKey", &metric_key)?;
         args::key("dimensionKey", &dimension_key)?;
         let grain: Option<TimeGrain> = grain.map(Into::into);
@@ -130,7 +132,7 @@ impl ProjectBreakdowns {
                     to,
                 };
                 let rows = dataloader(ctx).load_one(key).await?.unwrap_or_default();
-                return Ok(build(&metric_key, &dimension_key, grain, Some(b), &rows));
+                return Ok(Some(build(&metric_key, &dimension_key, grain, Some(b), &rows)));
             }
             (g, None) => {
                 let key = BreakdownLatestKey {
@@ -142,11 +144,13 @@ impl ProjectBreakdowns {
                 dataloader(ctx).load_one(key).await?.unwrap_or_default()
             }
         };
-        Ok(build(&metric_key, &dimension_key, grain, None, &rows))
+        Ok(Some(build(&metric_key, &dimension_key, grain, None, &rows)))
     }
 
     /// A metric split by one dimension for every bucket of `[from, to)` that has rows, in
     /// bucket order: the data of a stacked chart.
+    /// Null only when this field fails (its error, at this field's path, says why):
+    /// nullable so that one failing widget does not null the project and its other fields.
     #[graphql(complexity = "super::limits::buckets_cost(&grain, &from, &to) * child_complexity")]
     async fn breakdown_series(
         &self,
@@ -156,7 +160,7 @@ impl ProjectBreakdowns {
         #[graphql(desc = "The width of each bucket.")] grain: GrainArg,
         #[graphql(desc = "Start of the range (inclusive).")] from: DateTime<Utc>,
         #[graphql(desc = "End of the range (exclusive). At most 10000 buckets from `from`.")] to: DateTime<Utc>,
-    ) -> Result<Vec<Breakdown>> {
+    ) -> Result<Option<Vec<Breakdown>>> {
         args::key("metricKey", &metric_key)?;
         args::key("dimensionKey", &dimension_key)?;
         let grain: TimeGrain = grain.into();
@@ -176,9 +180,11 @@ impl ProjectBreakdowns {
                 by_bucket.entry(b).or_default().push(r);
             }
         }
-        Ok(by_bucket
-            .into_iter()
-            .map(|(b, rows)| build(&metric_key, &dimension_key, Some(grain), Some(b), &rows))
-            .collect())
+        Ok(Some(
+            by_bucket
+                .into_iter()
+                .map(|(b, rows)| build(&metric_key, &dimension_key, Some(grain), Some(b), &rows))
+                .collect(),
+        ))
     }
 }

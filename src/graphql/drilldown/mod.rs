@@ -82,6 +82,8 @@ pub struct ProjectDrilldowns(pub Uuid);
 impl ProjectDrilldowns {
     /// Entity-level rows of a metric, a page at a time, in a stable order with opaque
     /// keyset cursors (no offsets: a page costs the same wherever it is).
+    /// Null only when this field fails (its error, at this field's path, says why):
+    /// nullable so that one failing widget does not null the project and its other fields.
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "super::limits::page_cost(first) * child_complexity")]
     async fn drilldown(
@@ -93,23 +95,26 @@ impl ProjectDrilldowns {
         #[graphql(desc = "Only the rows of the entity with this non-UUID key.")] reference_id: Option<String>,
         #[graphql(desc = "Only rows whose time bucket is at or after this instant.")] from: Option<DateTime<Utc>>,
         #[graphql(desc = "Only rows whose time bucket is before this instant.")] to: Option<DateTime<Utc>>,
-        #[graphql(desc = "The order of the rows.", default_with = "DrilldownOrder::Entity")] order_by: DrilldownOrder,
-        #[graphql(desc = "Page size, 0 to 500.", default = 50)] first: i32,
+        #[graphql(desc = "The order of the rows; null: `ENTITY`.", default_with = "Some(DrilldownOrder::Entity)")]
+        order_by: Option<DrilldownOrder>,
+        #[graphql(desc = "Page size, 0 to 500; null: 50.", default_with = "Some(args::DEFAULT_PAGE)")] first: Option<
+            i32,
+        >,
         #[graphql(
             desc = "Cursor of the last edge of the previous page (`pageInfo.endCursor`), from the same `orderBy`."
         )]
         after: Option<String>,
-    ) -> Result<DrilldownConnection> {
+    ) -> Result<Option<DrilldownConnection>> {
         args::key("metricKey", &metric_key)?;
         args::key("entityType", &entity_type)?;
         if let Some(r) = &reference_id {
             args::key("referenceId", r)?;
         }
-        let limit = args::page_size("first", first)?;
+        let limit = args::page_size("first", first.unwrap_or(args::DEFAULT_PAGE))?;
         if let (Some(f), Some(t)) = (from, to) {
             args::ordered(f, t)?;
         }
-        let order: StoreOrder = order_by.into();
+        let order: StoreOrder = order_by.unwrap_or(DrilldownOrder::Entity).into();
         let after = after
             .as_deref()
             .map(|c| cursor::decode_drilldown("after", c, order == StoreOrder::TimeBucketDesc))
@@ -128,12 +133,12 @@ impl ProjectDrilldowns {
             limit: limit as u64 + 1,
         };
         let rows = dataloader(ctx).load_one(key).await?.unwrap_or_default();
-        Ok(DrilldownConnection::from_rows(
+        Ok(Some(DrilldownConnection::from_rows(
             rows,
             limit,
             after.is_some(),
             |r| cursor::encode_drilldown(DrilldownCursor::of(order, r)),
             DrilldownRow::from,
-        ))
+        )))
     }
 }

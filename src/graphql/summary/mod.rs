@@ -61,7 +61,7 @@ pub struct ProjectSummaries(pub Uuid);
 #[Object]
 impl ProjectSummaries {
     /// The latest snapshot captured at or before `at` whose scope equals `scope`; null
-    /// when there is none.
+    /// when there is none, or when this field fails (its error says why).
     async fn summary(
         &self,
         ctx: &Context<'_>,
@@ -82,6 +82,8 @@ impl ProjectSummaries {
     }
 
     /// Snapshot history, newest first (`capturedAt` descending), a page at a time.
+    /// Null only when this field fails (its error, at this field's path, says why):
+    /// nullable so that one failing widget does not null the project and its other fields.
     #[graphql(complexity = "super::limits::page_cost(first) * child_complexity")]
     async fn summaries(
         &self,
@@ -90,10 +92,12 @@ impl ProjectSummaries {
         #[graphql(desc = "Only snapshots captured before this instant.")] to: Option<DateTime<Utc>>,
         #[graphql(desc = "A JSON object of phase/milestone filters; absent or null: the project-wide snapshots.")]
         scope: Option<Json<Value>>,
-        #[graphql(desc = "Page size, 0 to 500.", default = 50)] first: i32,
+        #[graphql(desc = "Page size, 0 to 500; null: 50.", default_with = "Some(args::DEFAULT_PAGE)")] first: Option<
+            i32,
+        >,
         #[graphql(desc = "Cursor of the last edge of the previous page (`pageInfo.endCursor`).")] after: Option<String>,
-    ) -> Result<SummaryConnection> {
-        let limit = args::page_size("first", first)?;
+    ) -> Result<Option<SummaryConnection>> {
+        let limit = args::page_size("first", first.unwrap_or(args::DEFAULT_PAGE))?;
         if let (Some(f), Some(t)) = (from, to) {
             args::ordered(f, t)?;
         }
@@ -107,12 +111,12 @@ impl ProjectSummaries {
             limit: limit as u64 + 1,
         };
         let rows = dataloader(ctx).load_one(key).await?.unwrap_or_default();
-        Ok(SummaryConnection::from_rows(
+        Ok(Some(SummaryConnection::from_rows(
             rows,
             limit,
             after.is_some(),
             |r| cursor::encode_summary(SummaryCursor { captured_at: r.captured_at, id: r.id }),
             SummaryNode::from,
-        ))
+        )))
     }
 }

@@ -101,6 +101,8 @@ fn build_series(
         to: w.to,
         fill: w.fill,
         points,
+        // At most `MAX_BUCKETS` (10,000) points: the conversion cannot saturate.
+        stored_points: i32::try_from(stored.len()).unwrap_or(i32::MAX),
         last_computed_at: stored.iter().map(|r| r.computed_at).max(),
         comparison,
         full_resolution_from: w.full_resolution_from,

@@ -84,6 +84,8 @@ pub struct ProjectTrends(pub Uuid);
 impl ProjectTrends {
     /// One series of a metric over `[from, to)`: the series whose dimensions equal
     /// `dimensions` (default `{}`, the metric's plain series).
+    /// Null only when this field fails (its error, at this field's path, says why):
+    /// nullable so that one failing widget does not null the project and its other fields.
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "super::limits::buckets_cost(&grain, &from, &to) * child_complexity")]
     async fn trend(
@@ -96,26 +98,32 @@ impl ProjectTrends {
         #[graphql(desc = "The exact dimensions of the series, a JSON object (default `{}`).")] dimensions: Option<
             Json<Value>,
         >,
-        #[graphql(desc = "How to fill buckets without a stored point.", default_with = "Fill::None")] fill: Fill,
+        #[graphql(
+            desc = "How to fill buckets without a stored point; null: `NONE`.",
+            default_with = "Some(Fill::default())"
+        )]
+        fill: Option<Fill>,
         #[graphql(desc = "Also return the same series over an earlier window.")] compare_to: Option<ComparePeriod>,
         #[graphql(
-            desc = "For HOUR and DAY: draw the part of the range before `fullResolutionFrom` from week points (folded by the retention job, marked with `downsampledFrom`), so a long chart has no hole.",
-            default = false
+            desc = "For HOUR and DAY: draw the part of the range before `fullResolutionFrom` from week points (folded by the retention job, marked with `downsampledFrom`), so a long chart has no hole. Null: false.",
+            default_with = "Some(false)"
         )]
-        include_downsampled: bool,
-    ) -> Result<TrendSeries> {
+        include_downsampled: Option<bool>,
+    ) -> Result<Option<TrendSeries>> {
         args::key("metricKey", &metric_key)?;
         let dims = args::json_object("dimensions", dimensions)?.unwrap_or_else(|| Value::Object(Default::default()));
-        let w = window(ctx, grain, from, to, Options { fill, compare: compare_to, include_downsampled })?;
+        let w = window(ctx, grain, from, to, Options::given(fill, compare_to, include_downsampled))?;
         let key = DimensionKey::Exact(CanonicalJson::new(&dims));
         let mut loaded = load(ctx, self.0, std::slice::from_ref(&metric_key), &w, &key).await?;
         let one = loaded.pop().unwrap_or_default();
         let mut series = assemble(&metric_key, &w, &one, Some(&dims));
-        Ok(series.pop().expect("exact dimensions give one series"))
+        Ok(Some(series.pop().expect("exact dimensions give one series")))
     }
 
     /// Several metrics' series over the same range, in the order of `metricKeys` (one
     /// statement for all of them). At most 50 keys.
+    /// Null only when this field fails (its error, at this field's path, says why):
+    /// nullable so that one failing widget does not null the project and its other fields.
     #[allow(clippy::too_many_arguments)]
     #[graphql(
         complexity = "metric_keys.len().max(1) * super::limits::buckets_cost(&grain, &from, &to) * child_complexity"
@@ -130,14 +138,18 @@ impl ProjectTrends {
         #[graphql(desc = "The exact dimensions of every series, a JSON object (default `{}`).")] dimensions: Option<
             Json<Value>,
         >,
-        #[graphql(desc = "How to fill buckets without a stored point.", default_with = "Fill::None")] fill: Fill,
+        #[graphql(
+            desc = "How to fill buckets without a stored point; null: `NONE`.",
+            default_with = "Some(Fill::default())"
+        )]
+        fill: Option<Fill>,
         #[graphql(desc = "Also return each series over an earlier window.")] compare_to: Option<ComparePeriod>,
         #[graphql(
-            desc = "For HOUR and DAY: draw the part of the range before `fullResolutionFrom` from week points (folded by the retention job, marked with `downsampledFrom`), so a long chart has no hole.",
-            default = false
+            desc = "For HOUR and DAY: draw the part of the range before `fullResolutionFrom` from week points (folded by the retention job, marked with `downsampledFrom`), so a long chart has no hole. Null: false.",
+            default_with = "Some(false)"
         )]
-        include_downsampled: bool,
-    ) -> Result<Vec<TrendSeries>> {
+        include_downsampled: Option<bool>,
+    ) -> Result<Option<Vec<TrendSeries>>> {
         if metric_keys.len() > args::MAX_METRIC_KEYS {
             return Err(ApiError::bad_input(format!(
                 "argument `metricKeys` holds {} keys; at most {} are allowed",
@@ -149,16 +161,18 @@ impl ProjectTrends {
             args::key("metricKeys", k)?;
         }
         let dims = args::json_object("dimensions", dimensions)?.unwrap_or_else(|| Value::Object(Default::default()));
-        let w = window(ctx, grain, from, to, Options { fill, compare: compare_to, include_downsampled })?;
+        let w = window(ctx, grain, from, to, Options::given(fill, compare_to, include_downsampled))?;
         let key = DimensionKey::Exact(CanonicalJson::new(&dims));
         let loaded = load(ctx, self.0, &metric_keys, &w, &key).await?;
-        Ok(metric_keys.iter().zip(loaded).flat_map(|(m, l)| assemble(m, &w, &l, Some(&dims))).collect())
+        Ok(Some(metric_keys.iter().zip(loaded).flat_map(|(m, l)| assemble(m, &w, &l, Some(&dims))).collect()))
     }
 
     /// Every series of a metric whose dimensions contain `dimensions` (PostgreSQL `@>`
     /// semantics: `{"team": "a"}` matches `{"team": "a", "gate": "lint"}`), one series
     /// per distinct dimensions, ordered by their JSON text, each gap-filled on its own.
     /// `{}` matches every series of the metric.
+    /// Null only when this field fails (its error, at this field's path, says why):
+    /// nullable so that one failing widget does not null the project and its other fields.
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "4 * super::limits::buckets_cost(&grain, &from, &to) * child_complexity")]
     async fn trends_matching(
@@ -169,20 +183,24 @@ impl ProjectTrends {
         #[graphql(desc = "Start of the range (inclusive).")] from: DateTime<Utc>,
         #[graphql(desc = "End of the range (exclusive). At most 10000 buckets from `from`.")] to: DateTime<Utc>,
         #[graphql(desc = "A JSON object every returned series' dimensions contain.")] dimensions: Json<Value>,
-        #[graphql(desc = "How to fill buckets without a stored point.", default_with = "Fill::None")] fill: Fill,
+        #[graphql(
+            desc = "How to fill buckets without a stored point; null: `NONE`.",
+            default_with = "Some(Fill::default())"
+        )]
+        fill: Option<Fill>,
         #[graphql(desc = "Also return each series over an earlier window.")] compare_to: Option<ComparePeriod>,
         #[graphql(
-            desc = "For HOUR and DAY: draw the part of the range before `fullResolutionFrom` from week points (folded by the retention job, marked with `downsampledFrom`), so a long chart has no hole.",
-            default = false
+            desc = "For HOUR and DAY: draw the part of the range before `fullResolutionFrom` from week points (folded by the retention job, marked with `downsampledFrom`), so a long chart has no hole. Null: false.",
+            default_with = "Some(false)"
         )]
-        include_downsampled: bool,
-    ) -> Result<Vec<TrendSeries>> {
+        include_downsampled: Option<bool>,
+    ) -> Result<Option<Vec<TrendSeries>>> {
         args::key("metricKey", &metric_key)?;
         let filter = args::json_object("dimensions", Some(dimensions))?.unwrap_or_default();
-        let w = window(ctx, grain, from, to, Options { fill, compare: compare_to, include_downsampled })?;
+        let w = window(ctx, grain, from, to, Options::given(fill, compare_to, include_downsampled))?;
         let key = DimensionKey::Contains(CanonicalJson::new(&filter));
         let mut loaded = load(ctx, self.0, std::slice::from_ref(&metric_key), &w, &key).await?;
         let one = loaded.pop().unwrap_or_default();
-        Ok(assemble(&metric_key, &w, &one, None))
+        Ok(Some(assemble(&metric_key, &w, &one, None)))
     }
 }

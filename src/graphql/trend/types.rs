@@ -118,6 +118,11 @@ pub struct TrendSeries {
     pub fill: Fill,
     /// The points, in bucket order.
     pub points: LeafList<TrendPoint>,
+    /// How many stored points back this series in `[from, to)` (the points not
+    /// `filled`). 0 means nothing is stored for this metric key and dimensions in the
+    /// range: a misspelt `metricKey`, or data not computed yet. With `fill: ZERO` such a
+    /// series still draws zeros, so check this before trusting a flat line.
+    pub stored_points: i32,
     /// The latest `computedAt` among the stored points of the range: how fresh the
     /// series is. Null when the range has no stored point.
     pub last_computed_at: Option<DateTime<Utc>>,

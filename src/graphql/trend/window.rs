@@ -29,6 +29,20 @@ pub struct Options {
     pub include_downsampled: bool,
 }
 
+impl Options {
+    /// The options as a trend field's arguments give them: an omitted or null `fill` or
+    /// `includeDownsampled` means the default (the arguments are nullable with a default,
+    /// so a client may pass an optional variable).
+    pub fn given(fill: Option<Fill>, compare: Option<ComparePeriod>, include_downsampled: Option<bool>) -> Self {
+        let d = Options::default();
+        Options {
+            fill: fill.unwrap_or(d.fill),
+            compare,
+            include_downsampled: include_downsampled.unwrap_or(d.include_downsampled),
+        }
+    }
+}
+
 /// The earlier window of a comparison: `buckets[i]` lines up with the main window's
 /// bucket `i`; `[from, to)` holds them all.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,6 +15,11 @@ pub fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).expect("rfc3339").with_timezone(&Utc)
 }
 
+/// An instant as the API writes it: RFC 3339 in UTC with `Z`.
+pub fn wire(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
 /// A project id from a small number, readable in failures.
 pub fn pid(n: u128) -> Uuid {
     Uuid::from_u128(0x1000_0000_0000_4000_8000_0000_0000_0000 + n)
