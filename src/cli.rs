@@ -46,7 +46,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             report_seed(crate::demo::seed(&db, chrono::Utc::now()).await?);
             Ok(())
         }
-        Command::Serve(args) => serve(&cli.database_url, Catalog::load(cli.catalog.as_deref())?, args).await,
+        Command::Serve(args) => {
+            serve(&cli.database_url, Catalog::load(cli.catalog.as_deref())?, cli.project_registration, args).await
+        }
         Command::Token(args) => {
             let auth = auth_config(&args.auth)?.ok_or("`token` needs --jwt-secret (or JWT_SECRET)")?;
             let projects = crate::auth::parse_projects(&args.projects)?;
@@ -73,7 +75,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ingest(args) => {
             let (db, _) = connect(&cli.database_url).await?;
             Migrator::up(&db, None).await.map_err(|e| format!("migration failed: {e}"))?;
-            ingest_files(&db, &args).await
+            ingest_files(&db, &args, cli.project_registration).await
         }
     }
 }
@@ -130,7 +132,12 @@ pub fn auth_config(args: &AuthArgs) -> Result<Option<AuthConfig>, CliError> {
     })
 }
 
-async fn serve(url: &str, catalog: Catalog, args: ServeArgs) -> Result<(), CliError> {
+async fn serve(
+    url: &str,
+    catalog: Catalog,
+    registration: crate::ingest::ProjectRegistration,
+    args: ServeArgs,
+) -> Result<(), CliError> {
     let auth = auth_config(&args.auth)?;
     if auth.is_none() {
         if !args.bind.ip().is_loopback() && !args.allow_unauthenticated {
@@ -164,11 +171,11 @@ async fn serve(url: &str, catalog: Catalog, args: ServeArgs) -> Result<(), CliEr
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %db::redact(url), "serving GraphQL on http://{addr}/graphql");
     let catalog = std::sync::Arc::new(catalog);
-    if let Some(every) = args.retention_every {
-        tokio::spawn(retention_loop(db.clone(), catalog.clone(), every.into()));
+    if let Some(every) = args.retention_every.0 {
+        tokio::spawn(retention::schedule::every(db.clone(), catalog.clone(), retention::Policy::default(), every));
     }
     let config = server::ServerConfig {
-        batch_limits: crate::ingest::BatchLimits { max_rows: args.max_batch_rows },
+        batch_limits: crate::ingest::BatchLimits { max_rows: args.max_batch_rows, registration },
         max_body_bytes: args.max_body_bytes,
         catalog,
         policy: retention::Policy::default(),
@@ -194,7 +201,11 @@ async fn serve(url: &str, catalog: Catalog, args: ServeArgs) -> Result<(), CliEr
 
 /// `metrics-api ingest`: streams each file, with a progress bar on a terminal, and prints
 /// one summary line. On a bad line it stops, saying how far it got.
-async fn ingest_files(db: &DatabaseConnection, args: &IngestArgs) -> Result<(), CliError> {
+async fn ingest_files(
+    db: &DatabaseConnection,
+    args: &IngestArgs,
+    registration: crate::ingest::ProjectRegistration,
+) -> Result<(), CliError> {
     use indicatif::{ProgressBar, ProgressStyle};
     use tokio::io::BufReader;
 
@@ -213,10 +224,12 @@ async fn ingest_files(db: &DatabaseConnection, args: &IngestArgs) -> Result<(), 
         let base = rows;
         let on_rows = |n: u64| bar.set_position(base + n);
         let result = if file == "-" {
-            crate::ingest::ndjson::ingest(db, "<stdin>", BufReader::new(tokio::io::stdin()), batch_size, on_rows).await
+            let stdin = BufReader::new(tokio::io::stdin());
+            crate::ingest::ndjson::ingest(db, "<stdin>", stdin, batch_size, registration, on_rows).await
         } else {
             let f = tokio::fs::File::open(file).await.map_err(|e| format!("{file}: cannot open: {e}"))?;
-            crate::ingest::ndjson::ingest(db, file, BufReader::with_capacity(1 << 16, f), batch_size, on_rows).await
+            let reader = BufReader::with_capacity(1 << 16, f);
+            crate::ingest::ndjson::ingest(db, file, reader, batch_size, registration, on_rows).await
         };
         match result {
             Ok(p) => {
@@ -244,45 +257,14 @@ async fn ingest_files(db: &DatabaseConnection, args: &IngestArgs) -> Result<(), 
 fn summary_line(rows: u64, c: crate::ingest::UpsertCounts, elapsed: std::time::Duration) -> String {
     let secs = elapsed.as_secs_f64().max(1e-9);
     format!(
-        "ingested {rows} rows (inserted {}, updated {}, unchanged {}) in {:.1} s ({:.0} rows/s)",
+        "ingested {rows} rows (inserted {}, updated {}, refreshed {}, unchanged {}) in {:.1} s ({:.0} rows/s)",
         c.inserted,
         c.updated,
+        c.refreshed,
         c.unchanged,
         secs,
         rows as f64 / secs
     )
-}
-
-/// `serve --retention-every`: runs the job on a fixed period, logging each run. A failed
-/// run is logged and retried at the next tick (every step is idempotent).
-async fn retention_loop(db: DatabaseConnection, catalog: std::sync::Arc<Catalog>, every: std::time::Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let opts = retention::Options { now: chrono::Utc::now(), project: None, dry_run: false };
-        let started = std::time::Instant::now();
-        match retention::run(&db, &catalog, &retention::Policy::default(), opts).await {
-            Ok(r) => {
-                crate::observe::record_retention("ok");
-                tracing::info!(
-                    projects = r.projects,
-                    summary_deleted = r.summary.deleted,
-                    trend_downsampled = r.trend.downsampled,
-                    trend_week_points = r.trend.created,
-                    breakdown_deleted = r.breakdown.deleted,
-                    drilldown_deleted = r.drilldown.deleted,
-                    unknown_metrics = ?r.unknown_metrics,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "retention run finished"
-                )
-            }
-            Err(e) => {
-                crate::observe::record_retention("error");
-                tracing::error!(error = %e, "retention run failed; retrying at the next tick")
-            }
-        }
-    }
 }
 
 /// The text `metrics-api retention` prints.
@@ -295,8 +277,8 @@ pub fn retention_report(r: &retention::Report, opts: &retention::Options) -> Str
     );
     out += &format!("summary:   deleted {}\n", r.summary.deleted);
     out += &format!(
-        "trend:     downsampled {} hour/day rows into {} week points (deleted {})\n",
-        r.trend.downsampled, r.trend.created, r.trend.deleted
+        "trend:     folded {} hour/day rows into week points ({} new, {} updated); deleted {} (their week was written by a compute job)\n",
+        r.trend.folded, r.trend.created, r.trend.updated, r.trend.deleted
     );
     out += &format!("breakdown: deleted {}\n", r.breakdown.deleted);
     out += &format!("drilldown: deleted {}\n", r.drilldown.deleted);

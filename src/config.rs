@@ -21,6 +21,12 @@ pub struct Cli {
     #[arg(long, env = "METRICS_CATALOG", global = true)]
     pub catalog: Option<std::path::PathBuf>,
 
+    /// What a write does with an unknown project id: `auto` registers it (a standalone
+    /// database), `strict` refuses the batch (a host database whose system owns
+    /// `project`). Used by `serve` and `ingest`.
+    #[arg(long, env = "PROJECT_REGISTRATION", value_enum, default_value = "auto", global = true)]
+    pub project_registration: crate::ingest::ProjectRegistration,
+
     /// Log format: `text` for people, `json` (one object a line) for log pipelines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
@@ -85,10 +91,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
-    /// Run the retention job in the background every this long (e.g. `1h`); off when
-    /// absent. Each run is logged.
-    #[arg(long, env = "RETENTION_EVERY")]
-    pub retention_every: Option<humantime::Duration>,
+    /// Run the retention job in the background every this long (`1h`, the default:
+    /// the spec's rules hold without a scheduler), or `off`. Each run is logged and its
+    /// counts exported on /metrics; on PostgreSQL one server at a time runs it.
+    #[arg(long, env = "RETENTION_EVERY", default_value = "1h", value_parser = parse_every)]
+    pub retention_every: Every,
 
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -207,4 +214,20 @@ pub struct TokenArgs {
     /// Lifetime of the token.
     #[arg(long, default_value = "1h")]
     pub ttl: humantime::Duration,
+}
+
+/// A period, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Every(pub Option<std::time::Duration>);
+
+fn parse_every(s: &str) -> Result<Every, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(Every(None));
+    }
+    let d: std::time::Duration =
+        s.parse::<humantime::Duration>().map_err(|e| format!("expected a period such as `1h`, or `off`: {e}"))?.into();
+    if d.is_zero() {
+        return Err("the period must be longer than 0; use `off` to turn retention off".into());
+    }
+    Ok(Every(Some(d)))
 }

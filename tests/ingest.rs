@@ -12,11 +12,21 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 
 const UPSERT_TRENDS: &str =
-    "mutation($p: [TrendPointInput!]!) { upsertTrendPoints(points: $p) { inserted updated unchanged } }";
+    "mutation($p: [TrendPointInput!]!) { upsertTrendPoints(points: $p) { inserted updated refreshed unchanged } }";
+
+/// The compute time of the rows of the first run.
+const COMPUTED: &str = "2026-04-01T00:00:00Z";
 
 fn point(p: uuid::Uuid, day: u32, value: f64) -> Value {
     json!({ "projectId": p, "metricKey": "done", "grain": "DAY", "bucket": format!("2026-03-{day:02}T00:00:00Z"),
-            "dimensions": {"team": "a", "area": "x"}, "value": value, "valueJson": {"v": value} })
+            "dimensions": {"team": "a", "area": "x"}, "value": value, "valueJson": {"v": value}, "computedAt": COMPUTED })
+}
+
+/// `point`, computed again at `computed`.
+fn recomputed(p: uuid::Uuid, day: u32, value: f64, computed: &str) -> Value {
+    let mut v = point(p, day, value);
+    v["computedAt"] = json!(computed);
+    v
 }
 
 async fn count(app: &TestApp, table: &str) -> i64 {
@@ -36,7 +46,7 @@ async fn same_batch_twice_changes_nothing_and_new_values_update(app: &TestApp) {
     let p = pid(1);
     let batch: Vec<Value> = (1..=5).map(|d| point(p, d, d as f64)).collect();
     let first = app.data(UPSERT_TRENDS, json!({ "p": batch })).await;
-    assert_eq!(first["upsertTrendPoints"], json!({"inserted": 5, "updated": 0, "unchanged": 0}));
+    assert_eq!(first["upsertTrendPoints"], json!({"inserted": 5, "updated": 0, "refreshed": 0, "unchanged": 0}));
     let before = app.data(READ, json!({ "p": p })).await;
     assert_eq!(before["project"]["trend"]["points"].as_array().unwrap().len(), 5, "an unknown project is registered");
     // Dimension keys in another order name the same series: still unchanged.
@@ -48,25 +58,41 @@ async fn same_batch_twice_changes_nothing_and_new_values_update(app: &TestApp) {
         })
         .collect();
     let second = app.data(UPSERT_TRENDS, json!({ "p": again })).await;
-    assert_eq!(second["upsertTrendPoints"], json!({"inserted": 0, "updated": 0, "unchanged": 5}));
+    assert_eq!(second["upsertTrendPoints"], json!({"inserted": 0, "updated": 0, "refreshed": 0, "unchanged": 5}));
     assert_eq!(count(app, "metrics_trend_point").await, 5);
     let after = app.data(READ, json!({ "p": p })).await;
     assert_eq!(before, after, "computedAt and values untouched by a replay");
 
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let changed = vec![point(p, 2, 20.0), point(p, 3, 3.0), point(p, 9, 9.0)];
+    // A new value, the same value computed again, the same row again, a new key.
+    let later = "2026-04-02T00:00:00+00:00";
+    let changed = vec![
+        recomputed(p, 2, 20.0, later),
+        recomputed(p, 3, 3.0, later),
+        point(p, 4, 4.0),
+        recomputed(p, 9, 9.0, later),
+    ];
     let third = app.data(UPSERT_TRENDS, json!({ "p": changed })).await;
-    assert_eq!(third["upsertTrendPoints"], json!({"inserted": 1, "updated": 1, "unchanged": 1}));
+    assert_eq!(third["upsertTrendPoints"], json!({"inserted": 1, "updated": 1, "refreshed": 1, "unchanged": 1}));
     let now = app.data(READ, json!({ "p": p })).await;
     let pts = now["project"]["trend"]["points"].as_array().unwrap();
     assert_eq!(pts.len(), 6);
     assert_eq!(pts[1]["value"], json!(20.0));
     assert_eq!(pts[1]["valueJson"], json!({"v": 20.0}));
-    assert_ne!(
-        pts[1]["computedAt"], before["project"]["trend"]["points"][1]["computedAt"],
-        "an update moves computedAt"
+    assert_eq!(pts[1]["computedAt"], json!(later), "an update moves computedAt");
+    assert_eq!(
+        (&pts[2]["value"], &pts[2]["computedAt"]),
+        (&json!(3.0), &json!(later)),
+        "a refresh moves only computedAt"
     );
-    assert_eq!(pts[2]["computedAt"], before["project"]["trend"]["points"][2]["computedAt"]);
+    assert_eq!(pts[3]["computedAt"], before["project"]["trend"]["points"][3]["computedAt"]);
+    // An older computedAt with the same value refreshes nothing.
+    let older = app.data(UPSERT_TRENDS, json!({ "p": [point(p, 3, 3.0)] })).await;
+    assert_eq!(older["upsertTrendPoints"], json!({"inserted": 0, "updated": 0, "refreshed": 0, "unchanged": 1}));
+    // Without computedAt a row is computed at the time of the write: a re-send refreshes.
+    let mut undated = point(p, 5, 5.0);
+    undated.as_object_mut().unwrap().remove("computedAt");
+    let d = app.data(UPSERT_TRENDS, json!({ "p": [undated] })).await;
+    assert_eq!(d["upsertTrendPoints"], json!({"inserted": 0, "updated": 0, "refreshed": 1, "unchanged": 0}));
 
     // Names, the other tables.
     let d = app
@@ -362,7 +388,7 @@ async fn ndjson_stops_at_a_bad_line_and_resumes(app: &TestApp) {
 
     let (ok, out, err) = run_ingest(&app.database_url, &[good_path.to_str().unwrap()]);
     assert!(ok, "{err}");
-    assert!(out.contains("ingested 900 rows (inserted 402, updated 0, unchanged 498)"), "{out}");
+    assert!(out.contains("ingested 900 rows (inserted 402, updated 0, refreshed 0, unchanged 498)"), "{out}");
     let resumed = dump(app).await;
     assert_eq!(resumed.len(), 900);
 

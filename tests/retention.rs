@@ -79,8 +79,9 @@ async fn each_rule_at_its_boundary(app: &TestApp) {
     fixtures::summary(&app.db, p, "2026-04-10T01:00:00Z", None, json!({ "n": 9 })).await;
     fixtures::summary(&app.db, p, "2026-04-10T23:00:00Z", None, json!({ "n": 10 })).await;
 
-    // Breakdowns: 90 days by bucket, or by computed_at without one.
-    for (bucket, v) in [(ago(90, -3600), 1.0), (ago(90, 0), 2.0)] {
+    // Breakdowns: 90 days from the bucket's end, or by computed_at without one (the
+    // latest run of a snapshot stays whatever its age).
+    for (bucket, v) in [(ago(90, -7200), 1.0), (ago(90, -3600), 2.0)] {
         fixtures::breakdown(&app.db, p, "wip", Some(TimeGrain::Hour), Some(&bucket), "state", "open", v).await;
     }
     for (secs, v) in [(-1, 1.0), (0, 2.0), (1, 3.0)] {
@@ -114,7 +115,8 @@ async fn each_rule_at_its_boundary(app: &TestApp) {
     assert_eq!(report.summary.deleted, 3, "[{:?}] {report:?}", app.backend);
     assert_eq!(report.breakdown.deleted, 2, "{report:?}");
     assert_eq!(report.drilldown.deleted, 2, "{report:?}");
-    assert_eq!(report.trend.downsampled, 1, "{report:?}");
+    assert_eq!(report.trend.folded, 1, "{report:?}");
+    assert_eq!(report.trend.deleted, 0, "{report:?}");
     assert_eq!(report.trend.created, 1, "{report:?}");
 
     let d = app
@@ -142,7 +144,7 @@ async fn each_rule_at_its_boundary(app: &TestApp) {
         .iter()
         .map(|r| r.try_get("", "value_numeric").unwrap())
         .collect();
-    assert_eq!(vals, vec![2.0, 2.0, 3.0], "bucket at 90d kept; computed 90d and 90d-1s kept");
+    assert_eq!(vals, vec![2.0, 2.0, 3.0], "bucket ending at 90d kept; computed 90d and 90d-1s kept");
     assert_eq!(count(app, "SELECT COUNT(*) AS n FROM metrics_drilldown").await, 4);
     assert_eq!(
         count(app, "SELECT COUNT(*) AS n FROM metrics_trend_point WHERE value_numeric = 6").await,
@@ -187,7 +189,8 @@ async fn folded_values_follow_the_catalog(app: &TestApp) {
 
     let report = run(app, &catalog, None, false).await;
     assert_eq!(report.unknown_metrics.iter().collect::<Vec<_>>(), vec!["mystery"]);
-    assert_eq!(report.trend.downsampled, 5 * (7 + 7 + 5));
+    assert_eq!(report.trend.folded, 5 * (7 + 7 + 5) - 5);
+    assert_eq!(report.trend.deleted, 5, "the hour points of the week a compute job wrote");
     assert_eq!(report.trend.created, 5 * 2 - 1, "one week point was already stored");
     assert_eq!(count(app, "SELECT COUNT(*) AS n FROM metrics_trend_point WHERE time_grain <> 'week'").await, 0);
 
@@ -229,7 +232,7 @@ async fn dry_run_reports_the_same_and_changes_nothing(app: &TestApp) {
     let before = dump(app).await;
     let dry = run(app, &Catalog::default(), None, true).await;
     assert_eq!(dump(app).await, before, "a dry run changes nothing");
-    assert!(dry.trend.downsampled > 0 && dry.summary.deleted == 1);
+    assert!(dry.trend.folded > 0 && dry.summary.deleted == 1);
     let real = run(app, &Catalog::default(), None, false).await;
     assert_eq!(dry, real, "the dry run reports what the run does");
     let after = dump(app).await;
@@ -320,7 +323,10 @@ async fn cli_prints_each_table(app: &TestApp) {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("dry run"), "{text}");
-    assert!(text.contains("trend:     downsampled 95 hour/day rows into 10 week points"), "{text}");
+    assert!(
+        text.contains("trend:     folded 95 hour/day rows into week points (10 new, 0 updated); deleted 0"),
+        "{text}"
+    );
     assert!(text.contains("unknown metric keys (folded with avg): custom_min, mystery"), "{text}");
     assert_eq!(count(app, "SELECT COUNT(*) AS n FROM metrics_trend_point WHERE time_grain <> 'week'").await, 95);
 }

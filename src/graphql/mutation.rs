@@ -23,13 +23,17 @@ pub struct UpsertResult {
     pub inserted: u64,
     /// Stored rows whose value changed (their `computedAt` moved too).
     pub updated: u64,
-    /// Rows sent again with the value already stored: left untouched.
+    /// Rows sent again with the value already stored and a newer `computedAt` (absent:
+    /// the time of the write): only `computedAt` moved, so retention keeps them current.
+    pub refreshed: u64,
+    /// Rows sent again with the value already stored and no newer `computedAt`: left
+    /// untouched.
     pub unchanged: u64,
 }
 
 impl From<UpsertCounts> for UpsertResult {
     fn from(c: UpsertCounts) -> Self {
-        UpsertResult { inserted: c.inserted, updated: c.updated, unchanged: c.unchanged }
+        UpsertResult { inserted: c.inserted, updated: c.updated, refreshed: c.refreshed, unchanged: c.unchanged }
     }
 }
 
@@ -118,6 +122,7 @@ pub struct DrilldownInput {
 /// The GraphQL name of a row field the validation names by its column.
 fn input_field(column: &str) -> &str {
     match column {
+        "project_id" => "projectId",
         "time_bucket" => "bucket",
         "time_grain" => "grain",
         "value_numeric" => "value",
