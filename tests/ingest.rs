@@ -429,3 +429,78 @@ both_backends!(
     reads_during_ingest_see_whole_batches,
     ndjson_stops_at_a_bad_line_and_resumes,
 );
+
+/// Strict project registration: an unknown project refuses the batch, naming the row and
+/// `projectId`; nothing is written. A registered project is written as usual.
+async fn strict_registration_refuses_unknown_projects(backend: common::Backend) {
+    use metrics_api::ingest::ProjectRegistration;
+    let config = metrics_api::server::ServerConfig {
+        batch_limits: BatchLimits { registration: ProjectRegistration::Strict, ..BatchLimits::default() },
+        ..Default::default()
+    };
+    let Some(app) = TestApp::on(backend, config).await else { return };
+    let (known, typo) = (pid(1), pid(2));
+    common::fixtures::project(&app.db, known, "host project").await;
+    let body = app.gql(UPSERT_TRENDS, json!({ "p": [point(known, 1, 1.0), point(typo, 2, 2.0)] })).await;
+    let err = &body["errors"][0];
+    assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT", "[{backend:?}] {body}");
+    assert_eq!((&err["extensions"]["row"], &err["extensions"]["field"]), (&json!(1), &json!("projectId")), "{body}");
+    assert!(err["message"].as_str().unwrap().contains(&typo.to_string()), "{body}");
+    assert_eq!(count(&app, "metrics_trend_point").await, 0, "nothing of the batch is written");
+    assert_eq!(count(&app, "project").await, 1, "the typo is not registered");
+    let d = app.data(UPSERT_TRENDS, json!({ "p": [point(known, 1, 1.0)] })).await;
+    assert_eq!(d["upsertTrendPoints"]["inserted"], 1);
+
+    // The NDJSON command, with the setting from the environment: the refused line named.
+    let path = std::env::temp_dir().join(format!("metrics-strict-{}-{backend:?}.ndjson", std::process::id()));
+    write_file(&path, &[ndjson_line(known, 0, false), ndjson_line(typo, 1, false)]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_metrics-api"))
+        .args(["ingest", path.to_str().unwrap()])
+        .env("DATABASE_URL", &app.database_url)
+        .env("PROJECT_REGISTRATION", "strict")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("{}:2:", path.display())) && err.contains("project_id"), "{err}");
+    assert_eq!(count(&app, "project").await, 1);
+    let _ = std::fs::remove_file(path);
+    app.finish().await;
+}
+
+/// The same natural key on two lines of one file: the last line wins, whatever
+/// `--batch-size` (observation 6 of issue 12).
+async fn ndjson_repeated_key_last_line_wins_whatever_the_batch_size(app: &TestApp) {
+    let p = pid(1);
+    let line = |v: f64| {
+        json!({ "kind": "trend", "project_id": p, "metric_key": "m", "time_grain": "day",
+                "time_bucket": "2026-03-01T00:00:00Z", "value_numeric": v, "computed_at": "2026-03-02T00:00:00Z" })
+        .to_string()
+    };
+    let path = std::env::temp_dir().join(format!("metrics-repeat-{}-{:?}.ndjson", std::process::id(), app.backend));
+    write_file(&path, &[line(1.0), ndjson_line(p, 5, false), line(2.0)]);
+    let mut states = Vec::new();
+    for size in ["1", "2", "100"] {
+        let fresh = match app.backend {
+            common::Backend::Sqlite => TestApp::sqlite().await,
+            common::Backend::Postgres => TestApp::postgres().await.unwrap(),
+        };
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_metrics-api"))
+            .args(["ingest", "--batch-size", size, path.to_str().unwrap()])
+            .env("DATABASE_URL", &fresh.database_url)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "--batch-size {size}: {}", String::from_utf8_lossy(&out.stderr));
+        let rows: Vec<(String, f64, String)> =
+            dump(&fresh).await.into_iter().map(|(m, v, _)| (m, v, String::new())).collect();
+        states.push(rows);
+        fresh.finish().await;
+    }
+    assert_eq!(states[0].len(), 2, "[{:?}] {:?}", app.backend, states[0]);
+    assert!(states[0].iter().any(|(m, v, _)| m == "m" && *v == 2.0), "the last line wins: {:?}", states[0]);
+    assert!(states.iter().all(|s| *s == states[0]), "{states:?}");
+    let _ = std::fs::remove_file(path);
+}
+
+each_backend!(strict_registration_refuses_unknown_projects);
+both_backends!(ndjson_repeated_key_last_line_wins_whatever_the_batch_size);

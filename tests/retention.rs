@@ -339,3 +339,166 @@ both_backends!(
     reads_know_the_retention_horizon,
     cli_prints_each_table,
 );
+
+// ---- Issue 12: nothing lost. Each numbered observation of the issue, through the HTTP
+// write API and the retention job.
+
+const UPSERT_TRENDS: &str =
+    "mutation($p: [TrendPointInput!]!) { upsertTrendPoints(points: $p) { inserted updated refreshed unchanged } }";
+
+fn trend_input(p: uuid::Uuid, grain: &str, bucket: &str, value: Option<f64>) -> Value {
+    json!({ "projectId": p, "metricKey": "tasks_completed", "grain": grain, "bucket": t(bucket).to_rfc3339(),
+            "value": value, "computedAt": "2026-01-20T00:00:00Z" })
+}
+
+async fn write_trends(app: &TestApp, rows: Vec<Value>) -> Value {
+    app.data(UPSERT_TRENDS, json!({ "p": rows })).await["upsertTrendPoints"].clone()
+}
+
+/// The week point of `tasks_completed` (no dimensions) starting `week`, read through
+/// GraphQL: (value, valueJson).
+async fn week_point(app: &TestApp, p: uuid::Uuid, week: &str) -> (Option<f64>, Value) {
+    let q = r#"query($p: UUID!, $from: DateTime!, $to: DateTime!) { project(id: $p) {
+        trend(metricKey: "tasks_completed", grain: WEEK, from: $from, to: $to) { points { bucket value valueJson } } } }"#;
+    let to = (t(week) + Duration::weeks(1)).to_rfc3339();
+    let d = app.data(q, json!({ "p": p, "from": t(week).to_rfc3339(), "to": to })).await;
+    let pt = &d["project"]["trend"]["points"][0];
+    (pt["value"].as_f64(), pt["valueJson"].clone())
+}
+
+/// Observation 1: late and corrected points of an already folded week are folded in.
+async fn late_and_corrected_points_refold_their_week(app: &TestApp) {
+    let p = pid(1);
+    let days: Vec<Value> = (0..7)
+        .map(|d| trend_input(p, "DAY", &format!("2026-01-{:02}T00:00:00Z", 5 + d), Some((d + 1) as f64)))
+        .collect();
+    let hours: Vec<Value> =
+        (0..3).map(|h| trend_input(p, "HOUR", &format!("2026-01-12T{h:02}:00:00Z"), Some(1.0))).collect();
+    write_trends(app, [days, hours].concat()).await;
+    let first = run(app, &Catalog::default(), None, false).await;
+    assert_eq!((first.trend.folded, first.trend.created, first.trend.deleted), (10, 2, 0), "[{:?}]", app.backend);
+    assert_eq!(week_point(app, p, "2026-01-05T00:00:00Z").await.0, Some(28.0));
+    assert_eq!(week_point(app, p, "2026-01-12T00:00:00Z").await.0, Some(3.0));
+
+    // A corrected day point, a late hour point of an hour-only week, and a late hour point
+    // of a day that has its day point (which wins).
+    let late = vec![
+        trend_input(p, "DAY", "2026-01-07T00:00:00Z", Some(100.0)),
+        trend_input(p, "HOUR", "2026-01-13T05:00:00Z", Some(2.0)),
+        trend_input(p, "HOUR", "2026-01-08T05:00:00Z", Some(50.0)),
+    ];
+    assert_eq!(write_trends(app, late).await["inserted"], 3);
+    let second = run(app, &Catalog::default(), None, false).await;
+    assert_eq!(
+        (second.trend.folded, second.trend.created, second.trend.updated, second.trend.deleted),
+        (3, 0, 2, 0),
+        "[{:?}] {second:?}",
+        app.backend
+    );
+    let (value, vj) = week_point(app, p, "2026-01-05T00:00:00Z").await;
+    assert_eq!(value, Some(28.0 - 3.0 + 100.0), "[{:?}] the correction replaced the 3: {vj}", app.backend);
+    assert_eq!(vj["count"], 7);
+    assert_eq!(week_point(app, p, "2026-01-12T00:00:00Z").await.0, Some(5.0));
+    assert_eq!(count(app, "SELECT COUNT(*) AS n FROM metrics_trend_point WHERE time_grain <> 'week'").await, 0);
+    // The same correction sent again: folded again, the same value.
+    write_trends(app, vec![trend_input(p, "DAY", "2026-01-07T00:00:00Z", Some(100.0))]).await;
+    run(app, &Catalog::default(), None, false).await;
+    assert_eq!(week_point(app, p, "2026-01-05T00:00:00Z").await.0, Some(125.0));
+}
+
+/// Observation 2 (and the fold's `count` ignoring nulls): per day, day points when
+/// present, else that day's hour points.
+async fn a_mixed_week_folds_hours_and_days(app: &TestApp) {
+    let p = pid(1);
+    let mut rows = Vec::new();
+    for d in 0..3 {
+        for h in [1, 2] {
+            rows.push(trend_input(p, "HOUR", &format!("2026-01-{:02}T{h:02}:00:00Z", 5 + d), Some(3.0)));
+        }
+    }
+    rows.push(trend_input(p, "HOUR", "2026-01-06T09:00:00Z", None));
+    for d in 3..7 {
+        rows.push(trend_input(p, "DAY", &format!("2026-01-{:02}T00:00:00Z", 5 + d), Some(5.0)));
+    }
+    write_trends(app, rows).await;
+    run(app, &Catalog::default(), None, false).await;
+    let (value, vj) = week_point(app, p, "2026-01-05T00:00:00Z").await;
+    assert_eq!(value, Some(38.0), "[{:?}] {vj}", app.backend);
+    assert_eq!(vj["count"], 10, "the null hour point does not count: {vj}");
+    assert_eq!(vj["downsampled_from"], "hour");
+}
+
+/// Observation 3: a current snapshot stays while current; rows its job stopped sending
+/// age out. A re-send with a newer computedAt refreshes an unchanged row.
+async fn current_snapshots_stay_while_current(app: &TestApp) {
+    let p = pid(1);
+    let bd = r#"mutation($r: [BreakdownPointInput!]!) { upsertBreakdownPoints(points: $r) { inserted updated refreshed unchanged } }"#;
+    let dd =
+        r#"mutation($r: [DrilldownInput!]!) { upsertDrilldowns(rows: $r) { inserted updated refreshed unchanged } }"#;
+    let snapshot = |state: &str, v: f64, at: &str| json!({"projectId": p, "metricKey": "wip", "dimensionKey": "state", "dimensionValue": state, "value": v, "computedAt": at});
+    let drill = |r: &str, at: &str| json!({"projectId": p, "metricKey": "cycle", "entityType": "task", "referenceId": r, "payload": {"h": 1}, "computedAt": at});
+    // An old run holding a state the job no longer sends, then the latest run, both
+    // computed long before the horizons.
+    let (old, latest) = ("2025-09-01T00:00:00Z", "2025-12-01T00:00:00Z");
+    app.data(bd, json!({ "r": [snapshot("gone", 9.0, old)] })).await;
+    app.data(bd, json!({ "r": [snapshot("open", 2.0, latest), snapshot("done", 3.0, latest)] })).await;
+    app.data(dd, json!({ "r": [drill("T-0", old)] })).await;
+    app.data(dd, json!({ "r": [drill("T-1", latest), drill("T-2", latest)] })).await;
+
+    let report = run(app, &Catalog::default(), None, false).await;
+    assert_eq!((report.breakdown.deleted, report.drilldown.deleted), (1, 1), "[{:?}] {report:?}", app.backend);
+    let read = r#"query($p: UUID!) { project(id: $p) { breakdown(metricKey: "wip", dimensionKey: "state") { total items { value } }
+        drilldown(metricKey: "cycle", entityType: "task") { edges { node { referenceId } } } } }"#;
+    let d = app.data(read, json!({ "p": p })).await;
+    assert_eq!(d["project"]["breakdown"]["total"], json!(5.0), "[{:?}] {d}", app.backend);
+    assert_eq!(d["project"]["drilldown"]["edges"].as_array().unwrap().len(), 2, "{d}");
+
+    // The job sends the same values again, computed later: refreshed, not unchanged.
+    let again = app.data(bd, json!({ "r": [snapshot("open", 2.0, "2026-05-30T00:00:00Z")] })).await;
+    assert_eq!(again["upsertBreakdownPoints"], json!({"inserted": 0, "updated": 0, "refreshed": 1, "unchanged": 0}));
+    let same = app.data(bd, json!({ "r": [snapshot("open", 2.0, "2026-05-30T00:00:00Z")] })).await;
+    assert_eq!(same["upsertBreakdownPoints"]["unchanged"], 1, "the same batch twice is unchanged");
+    // Now `done` is no longer part of the latest run, and older than 90 days: it goes.
+    let report = run(app, &Catalog::default(), None, false).await;
+    assert_eq!(report.breakdown.deleted, 1, "[{:?}] {report:?}", app.backend);
+    let d = app.data(read, json!({ "p": p })).await;
+    assert_eq!(d["project"]["breakdown"]["total"], json!(2.0));
+}
+
+/// Observation 6: week and month breakdown buckets age from their end; an empty
+/// breakdown totals +0.
+async fn breakdown_buckets_age_from_their_end(app: &TestApp) {
+    let p = pid(1);
+    fixtures::project(&app.db, p, "a").await;
+    // The cut is 2026-03-03T00:00Z. Week of 02-23 ends 03-02 (gone), week of 03-02 ends
+    // 03-09 (kept); month of January ends 02-01 (gone), February ends 03-01 (gone), March
+    // ends 04-01 (kept).
+    for (g, bucket, v) in [
+        (TimeGrain::Week, "2026-02-23T00:00:00Z", 1.0),
+        (TimeGrain::Week, "2026-03-02T00:00:00Z", 2.0),
+        (TimeGrain::Month, "2026-01-01T00:00:00Z", 4.0),
+        (TimeGrain::Month, "2026-02-01T00:00:00Z", 8.0),
+        (TimeGrain::Month, "2026-03-01T00:00:00Z", 16.0),
+    ] {
+        fixtures::breakdown(&app.db, p, "wip", Some(g), Some(bucket), "state", &format!("v{v}"), v).await;
+    }
+    let report = run(app, &Catalog::default(), None, false).await;
+    assert_eq!(report.breakdown.deleted, 3, "[{:?}] {report:?}", app.backend);
+    let left = count(app, "SELECT CAST(SUM(value_numeric) AS BIGINT) AS n FROM metrics_breakdown_point").await;
+    assert_eq!(left, 18);
+    let body = app
+        .gql(
+            r#"query($p: UUID!) { project(id: $p) { breakdown(metricKey: "none", dimensionKey: "state") { total } } }"#,
+            json!({ "p": p }),
+        )
+        .await;
+    let total = body["data"]["project"]["breakdown"]["total"].as_f64().expect("a total");
+    assert!(total == 0.0 && total.is_sign_positive(), "[{:?}] {body}", app.backend);
+}
+
+both_backends!(
+    late_and_corrected_points_refold_their_week,
+    a_mixed_week_folds_hours_and_days,
+    current_snapshots_stay_while_current,
+    breakdown_buckets_age_from_their_end,
+);
