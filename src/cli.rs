@@ -42,7 +42,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::SeedDemo => {
             let (db, _) = connect(&cli.database_url).await?;
-            Migrator::up(&db, None).await.map_err(|e| format!("migration failed: {e}"))?;
+            migrate_up(&db).await?;
             report_seed(crate::demo::seed(&db, chrono::Utc::now()).await?);
             Ok(())
         }
@@ -74,7 +74,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Ingest(args) => {
             let (db, _) = connect(&cli.database_url).await?;
-            Migrator::up(&db, None).await.map_err(|e| format!("migration failed: {e}"))?;
+            migrate_up(&db).await?;
             ingest_files(&db, &args, cli.project_registration).await
         }
     }
@@ -91,9 +91,29 @@ fn report_seed(outcome: crate::demo::SeedOutcome) {
     }
 }
 
+/// Records the migrations of a database installed from the SQL file as applied (see
+/// `migration::adopt`); a database whose objects differ is an error naming them.
+async fn adopt(db: &DatabaseConnection) -> Result<(), CliError> {
+    match migration::adopt::adopt_sql_install(db).await.map_err(|e| format!("migration failed: {e}"))? {
+        migration::adopt::Adoption::Recorded(names) => {
+            tracing::info!(migrations = ?names, "database installed from the SQL file: recorded as applied")
+        }
+        migration::adopt::Adoption::NotNeeded => {}
+    }
+    Ok(())
+}
+
+/// Recognises an SQL-file install, then applies pending migrations.
+async fn migrate_up(db: &DatabaseConnection) -> Result<(), CliError> {
+    adopt(db).await?;
+    Migrator::up(db, None).await.map_err(|e| format!("migration failed: {e}"))?;
+    Ok(())
+}
+
 async fn migrate(db: &DatabaseConnection, action: MigrateAction) -> Result<(), CliError> {
     match action {
         MigrateAction::Up => {
+            adopt(db).await?;
             let pending = Migrator::get_pending_migrations(db).await?.len();
             Migrator::up(db, None).await.map_err(|e| format!("migration failed: {e}"))?;
             println!("applied {pending} migration(s); the database is up to date");
@@ -156,8 +176,11 @@ async fn serve(
         ..PoolSettings::default()
     };
     let (db, counter) = db::connect(url, &settings).await?;
-    if !args.no_migrate {
-        Migrator::up(&db, None).await.map_err(|e| format!("migration failed: {e}"))?;
+    if args.no_migrate {
+        // Only bookkeeping: an SQL-file install is recognised, no object is changed.
+        adopt(&db).await?;
+    } else {
+        migrate_up(&db).await?;
     }
     if args.demo {
         match crate::demo::seed(&db, chrono::Utc::now()).await? {

@@ -38,6 +38,9 @@ pub struct Day {
     pub hours: BTreeMap<u32, Option<f64>>,
 }
 
+/// A chosen bucket's start and value.
+type Sample = (DateTime<Utc>, Option<f64>);
+
 /// Every fine value a week point was folded from, by UTC day.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Contributions(pub BTreeMap<NaiveDate, Day>);
@@ -55,7 +58,7 @@ impl Contributions {
     }
 
     /// The values the fold uses, in bucket order, and whether any day used hour points.
-    fn chosen(&self) -> (Vec<(DateTime<Utc>, Option<f64>)>, bool) {
+    fn chosen(&self) -> (Vec<Sample>, bool) {
         let mut out = Vec::new();
         let mut from_hours = false;
         for (date, d) in &self.0 {
