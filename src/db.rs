@@ -129,9 +129,7 @@ pub async fn connect(
 
 fn classify(url: &str, err: sea_orm::DbErr) -> ConnectError {
     let reason = err.to_string();
-    let malformed =
-        reason.contains("invalid") && reason.contains("URL") || reason.contains("parse") || reason.contains("UrlParse");
-    if malformed {
+    if crate::error::upstream::is_malformed_url(&reason) {
         ConnectError::Malformed { url: redact(url), reason }
     } else {
         ConnectError::Unreachable { url: redact(url), reason }

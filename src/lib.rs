@@ -2,14 +2,19 @@
 //!
 //! The read model (`docs`/the spec: summary snapshots, trend points, breakdown points,
 //! drilldown rows) lives in PostgreSQL or an embedded SQLite file. Requests flow
-//! HTTP → [`server`] → [`graphql`] resolvers → dataloaders → [`store`] (one batched,
+//! HTTP → [`http`] → [`graphql`] resolvers → dataloaders → [`store`] (one batched,
 //! indexed statement per field shape) → post-processing in Rust ([`series`]).
 //!
+//! From a GraphQL field to its SQL in two hops: `graphql/<shape>/mod.rs` (the resolver)
+//! builds a key of `graphql/<shape>/loader.rs`, whose loader calls `store/<shape>.rs`.
+//!
 //! # Layout
-//! - [`config`]: the command line and environment (clap).
-//! - [`cli`]: what each subcommand does (`serve`, `migrate`, `schema`, `seed-demo`, `ingest`).
-//! - [`server`]: the axum router, health checks, graceful shutdown.
-//! - [`graphql`]: schema, resolvers, loaders, cursors, argument checks.
+//! - [`cli`]: the command line (`cli::args`, clap, defaults read from the domain types)
+//!   and what each subcommand does (`serve`, `migrate`, `schema`, `seed-demo`, `ingest`).
+//! - [`http`]: the thin HTTP layer: router, handlers, the request pipeline, caching,
+//!   health and metrics endpoints, GraphiQL.
+//! - [`graphql`]: schema and its settings, one folder per shape (resolvers, types,
+//!   loader), the batching driver, cursors, argument checks, limits.
 //! - [`auth`]: JWT bearer tokens scoped to projects, and what they allow.
 //! - [`store`]: every SQL statement; no GraphQL types.
 //! - [`db`]: opening either backend, pool settings, the statement counter.
@@ -22,22 +27,22 @@
 //! - [`json`]: PostgreSQL-compatible JSON containment.
 //! - [`demo`]: the deterministic demo dataset.
 //! - [`observe`]: Prometheus metrics, per-request statement counts.
-//! - [`error`]: the API error type and its stable codes.
+//! - [`error`]: the API error type, its stable codes ([`error::ErrorCode`]) and every
+//!   match on a dependency's message ([`error::upstream`]).
 
 pub mod auth;
 pub mod buckets;
 pub mod catalog;
 pub mod cli;
-pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
 pub mod graphql;
+pub mod http;
 pub mod identity;
 pub mod ingest;
 pub mod json;
 pub mod observe;
 pub mod retention;
 pub mod series;
-pub mod server;
 pub mod store;

@@ -4,7 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = metrics_api::config::Cli::parse();
+    let cli = metrics_api::cli::Cli::parse();
     metrics_api::cli::init_tracing(cli.log_format);
     match metrics_api::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

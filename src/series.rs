@@ -7,17 +7,21 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-/// How a series fills buckets that have no point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+// The one gap-fill enum: the domain logic below takes it, and the schema serves it as
+// `GapFill` (the derive only names and documents it; nothing here depends on GraphQL).
+/// How a series fills the buckets of its range that have no stored point.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[graphql(name = "GapFill")]
 pub enum Fill {
-    /// Only the buckets that have a point.
+    /// Return only the buckets that have a stored point.
     #[default]
     None,
-    /// Every bucket; missing ones have no value.
+    /// Return every bucket; missing ones have a null value.
     Null,
-    /// Every bucket; missing ones are 0.
+    /// Return every bucket; missing ones have the value 0.
     Zero,
-    /// Every bucket; missing ones repeat the last known value of the window.
+    /// Return every bucket; missing ones repeat the last stored value of the range (null
+    /// before the first one).
     Previous,
 }
 

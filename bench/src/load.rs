@@ -26,6 +26,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statemen
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::cpu::Reading;
 use crate::dataset::{anchor, DB};
 use crate::server::{start_server, url_of};
 
@@ -266,7 +267,7 @@ where
 /// Statements one request of the shape runs, counted in-process over the same database.
 async fn statements_per_request(url: &str, ctx: &Ctx, shape: Shape) -> u64 {
     let (db, counter) = metrics_api::db::connect(url, &Default::default()).await.unwrap();
-    let state = metrics_api::server::AppState::new(db.clone(), counter.clone());
+    let state = metrics_api::http::AppState::new(db.clone(), counter.clone());
     let (from, to) = if shape == Shape::Hourly90 { ctx.hourly() } else { ctx.daily() };
     let (q, vars) = match shape {
         Shape::Dashboard1 => (DASHBOARD, json!({ "ids": ctx.pick(0, 0, 1), "from": from, "to": to })),
@@ -297,11 +298,21 @@ pub async fn run(admin_url: &str, bin: &str, duration: Duration, concurrencies: 
         .map(|r| r.try_get("", "id").unwrap())
         .collect();
     let ctx = Arc::new(Ctx { ids, anchor: anchor(&db).await });
+    // CPU is read from /proc for this cluster's processes only: the benchmark's database
+    // server must run on this machine.
+    let backend: i32 = db
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT pg_backend_pid() AS p".to_owned()))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "p")
+        .unwrap();
+    let postmaster = crate::cpu::parent_of(backend as u32).expect("the benchmark's PostgreSQL runs on this machine");
     db.close().await.ok();
     let server = start_server(bin, &url, 18282, &[]).await;
     let api_url = format!("http://127.0.0.1:{}/graphql", server.port);
     let mut out = String::from(
-        "| shape | concurrency | API req/s | API p50 ms | API p99 ms | baseline tx/s | baseline p50 ms | API p50 / baseline p50 | API req/s / baseline tx/s | SQL statements per request |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| shape | c | API req/s | API p50 ms | API p99 ms | baseline tx/s | baseline p50 ms | p50 vs baseline | req/s vs baseline | API CPU µs/req | PostgreSQL CPU µs/req (API run) | API CPU / PostgreSQL CPU | PostgreSQL CPU µs/req (baseline) | client CPU µs/req (API, baseline) | statements/req |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for shape in Shape::ALL {
         let statements = statements_per_request(&url, &ctx, shape).await;
@@ -309,6 +320,7 @@ pub async fn run(admin_url: &str, bin: &str, duration: Duration, concurrencies: 
             let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(c).build().unwrap();
             let (ctx2, url2) = (ctx.clone(), api_url.clone());
             let api_walks: Walks<String> = walks(c);
+            let before = Reading::now(Some(server.pid()), postmaster);
             let api = timed(c, duration, move |w, n| {
                 let (client, ctx, url, walks) = (client.clone(), ctx2.clone(), url2.clone(), api_walks.clone());
                 async move {
@@ -317,11 +329,13 @@ pub async fn run(admin_url: &str, bin: &str, duration: Duration, concurrencies: 
                 }
             })
             .await;
+            let api_cpu = before.per_request(&Reading::now(Some(server.pid()), postmaster), api.latencies.len());
             let mut opts = sea_orm::ConnectOptions::new(url.clone());
             opts.max_connections(c as u32).min_connections(c as u32).sqlx_logging(false);
             let base_db = Database::connect(opts).await.unwrap();
             let ctx3 = ctx.clone();
             let base_walks: Walks<DrilldownCursor> = walks(c);
+            let before = Reading::now(None, postmaster);
             let base = timed(c, duration, move |w, n| {
                 let (db, ctx, walks) = (base_db.clone(), ctx3.clone(), base_walks.clone());
                 async move {
@@ -330,8 +344,9 @@ pub async fn run(admin_url: &str, bin: &str, duration: Duration, concurrencies: 
                 }
             })
             .await;
+            let base_cpu = before.per_request(&Reading::now(None, postmaster), base.latencies.len());
             let line = format!(
-                "| {} | {c} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2}x | {:.2}x | {statements} |\n",
+                "| {} | {c} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2}x | {:.2}x | {:.0} | {:.0} | {:.2}x | {:.0} | {:.0}, {:.0} | {statements} |\n",
                 shape.name(),
                 api.rate(),
                 api.pct(0.5),
@@ -340,6 +355,12 @@ pub async fn run(admin_url: &str, bin: &str, duration: Duration, concurrencies: 
                 base.pct(0.5),
                 api.pct(0.5) / base.pct(0.5).max(1e-9),
                 api.rate() / base.rate().max(1e-9),
+                api_cpu.server,
+                api_cpu.postgres,
+                api_cpu.server / api_cpu.postgres.max(1e-9),
+                base_cpu.postgres,
+                api_cpu.client,
+                base_cpu.client,
             );
             print!("{line}");
             out.push_str(&line);

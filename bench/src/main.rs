@@ -8,6 +8,7 @@
 //! - [`dataset`]: the generated dataset, and the retention job timed over it.
 //! - [`load`]: the dashboard query mix over HTTP against the same SQL run directly.
 
+mod cpu;
 mod dataset;
 mod ingest;
 mod load;

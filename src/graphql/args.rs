@@ -19,8 +19,9 @@ pub const MAX_PAGE_SIZE: i32 = 500;
 pub const MAX_PROJECT_IDS: usize = 500;
 /// The most metric keys `trends(metricKeys:)` accepts.
 pub const MAX_METRIC_KEYS: usize = 50;
-/// The longest key (metric key, dimension key, entity type, ...) accepted.
-pub const MAX_KEY_LEN: usize = 200;
+/// The longest key (metric key, dimension key, entity type, ...) accepted: the write
+/// side's bound, so a key that can be read can also have been written.
+pub use crate::ingest::rows::MAX_KEY_LEN;
 
 /// A page size: 1..=500. Returns it as a row limit.
 pub fn page_size(arg: &str, first: i32) -> Result<usize, ApiError> {

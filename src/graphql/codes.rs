@@ -4,6 +4,8 @@
 
 use async_graphql::ServerError;
 
+use crate::error::{upstream, ErrorCode};
+
 /// Gives each error without a code one:
 /// - `GRAPHQL_PARSE_FAILED`: the document does not parse;
 /// - `GRAPHQL_VALIDATION_FAILED`: it parses but is not valid against the schema (unknown
@@ -16,18 +18,17 @@ pub fn assign(errors: &mut [ServerError], query: &str) {
     }
     let parses = async_graphql::parser::parse_query(query).is_ok();
     for e in errors.iter_mut().filter(|e| !has_code(e)) {
-        let code = if e.message == "PersistedQueryNotFound" {
+        let code = if upstream::is_persisted_query_not_found(&e.message) {
             // The Apollo protocol's code: the client resends the query with its hash.
-            "PERSISTED_QUERY_NOT_FOUND"
+            ErrorCode::PersistedQueryNotFound
         } else if !e.path.is_empty() {
-            "BAD_USER_INPUT"
+            ErrorCode::BadUserInput
         } else if parses {
-            "GRAPHQL_VALIDATION_FAILED"
+            ErrorCode::GraphqlValidationFailed
         } else {
-            "GRAPHQL_PARSE_FAILED"
+            ErrorCode::GraphqlParseFailed
         };
-        let ext = e.extensions.get_or_insert_with(Default::default);
-        ext.set("code", code);
+        code.set_on(e);
     }
 }
 

@@ -8,6 +8,15 @@
 //! polled in the request's own task only after the execution future has returned
 //! `Pending`, that is, after every resolver of the pass has registered its keys. Batches
 //! then follow the query's levels, not the clock.
+//!
+//! This module is the only place that knows how the dataloader spawns its tasks. It
+//! relies on three facts of async-graphql 7.2 (pinned `=7.2.1` in the workspace
+//! `Cargo.toml`; check them on every upgrade, the tests below fail if one changes):
+//! - `DataLoader::new(loader, spawner)` takes a closure spawner (8.0 replaces it with
+//!   `Spawn + Timer` traits: [`queued`] then implements those instead);
+//! - with `.delay(Duration::ZERO)` the spawned task loads as soon as it is first polled;
+//! - list resolution goes through `FuturesUnordered`, which yields (a self-wake) every
+//!   32 items: [`drive`] passes such a yield on instead of treating it as the pass's end.
 
 use std::future::Future;
 use std::pin::pin;
@@ -40,10 +49,15 @@ impl TaskQueue {
     }
 }
 
-fn prepare(request: Request, db: &DatabaseConnection, queue: &TaskQueue, now: RequestTime, who: &Principal) -> Request {
+/// A dataloader whose batch tasks go to `queue` instead of the runtime, with no delay:
+/// the batch boundary is the end of the resolver pass (see the module doc).
+fn queued<L: Send + Sync + 'static>(loader: L, queue: &TaskQueue) -> DataLoader<L> {
     let queue = queue.clone();
-    // No delay: the batch boundary is the end of the resolver pass (see the module doc).
-    let loader = DataLoader::new(StoreLoader::new(db.clone()), move |task| queue.push(task)).delay(Duration::ZERO);
+    DataLoader::new(loader, move |task| queue.push(task)).delay(Duration::ZERO)
+}
+
+fn prepare(request: Request, db: &DatabaseConnection, queue: &TaskQueue, now: RequestTime, who: &Principal) -> Request {
+    let loader = queued(StoreLoader::new(db.clone()), queue);
     request.data(loader).data(now).data(who.clone())
 }
 
@@ -120,4 +134,97 @@ async fn drive<F: Future>(fut: F, queue: &TaskQueue) -> F::Output {
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::convert::Infallible;
+
+    use async_graphql::dataloader::Loader;
+    use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Schema};
+
+    use super::*;
+
+    /// Records the size of every batch it loads.
+    #[derive(Clone, Default)]
+    struct Counting(Arc<Mutex<Vec<usize>>>);
+
+    impl Loader<u32> for Counting {
+        type Value = u32;
+        type Error = Infallible;
+
+        async fn load(&self, keys: &[u32]) -> Result<HashMap<u32, u32>, Infallible> {
+            self.0.lock().unwrap().push(keys.len());
+            Ok(keys.iter().map(|k| (*k, k + 1000)).collect())
+        }
+    }
+
+    /// A resolver slower than the stock loader's 1 ms delay: blocking work, as on a busy
+    /// server or in a debug build.
+    fn slow_work() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+
+    async fn load(ctx: &Context<'_>, key: u32) -> u32 {
+        slow_work();
+        ctx.data_unchecked::<DataLoader<Counting>>().load_one(key).await.unwrap().unwrap()
+    }
+
+    struct Query;
+    struct Parent(u32);
+    struct Child(u32);
+
+    #[Object]
+    impl Query {
+        async fn parents(&self) -> Vec<Parent> {
+            (0..120).map(Parent).collect()
+        }
+    }
+
+    #[Object]
+    impl Parent {
+        async fn child(&self, ctx: &Context<'_>) -> Child {
+            Child(load(ctx, self.0).await)
+        }
+    }
+
+    #[Object]
+    impl Child {
+        async fn leaf(&self, ctx: &Context<'_>) -> u32 {
+            load(ctx, self.0).await
+        }
+    }
+
+    const QUERY: &str = "{ parents { child { leaf } } }";
+
+    fn schema() -> Schema<Query, EmptyMutation, EmptySubscription> {
+        Schema::new(Query, EmptyMutation, EmptySubscription)
+    }
+
+    /// 120 children (past `FuturesUnordered`'s 32-item yield) whose resolvers each take
+    /// 2 ms: one batch per level, all 120 keys in each.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_batch_per_level_whatever_the_resolvers_take() {
+        let counting = Counting::default();
+        let queue = TaskQueue::default();
+        let request = Request::new(QUERY).data(queued(counting.clone(), &queue));
+        let response = drive(schema().execute(request), &queue).await;
+        assert!(response.is_ok(), "{:?}", response.errors);
+        let leaf = &response.data.into_json().unwrap()["parents"][119]["child"]["leaf"];
+        assert_eq!(leaf, 2119, "the values come through");
+        assert_eq!(*counting.0.lock().unwrap(), vec![120, 120]);
+    }
+
+    /// Why the driver exists: the stock loader (spawned on the runtime, 1 ms delay) cuts
+    /// the same passes into many batches. If this ever gives two batches, the stock
+    /// loader batches by pass on its own and the driver may go.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_stock_loader_cuts_slow_passes() {
+        let counting = Counting::default();
+        let request = Request::new(QUERY).data(DataLoader::new(counting.clone(), tokio::spawn));
+        let response = schema().execute(request).await;
+        assert!(response.is_ok(), "{:?}", response.errors);
+        assert!(counting.0.lock().unwrap().len() > 2, "{:?}", counting.0.lock().unwrap());
+    }
 }

@@ -15,8 +15,9 @@ use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection,
 use async_graphql::{ErrorExtensions, Positioned, ServerError, ServerResult, Variables};
 use chrono::{DateTime, Utc};
 
-use super::trend::GrainArg;
+use super::grain::GrainArg;
 use crate::buckets;
+use crate::error::{upstream, ErrorCode};
 
 /// The limits of one request; every one configurable, with a default that serves real
 /// dashboards with room to spare.
@@ -56,14 +57,13 @@ impl Default for QueryLimits {
 
 /// A `LIMIT_EXCEEDED` error naming the limit.
 pub fn exceeded(limit: &str, value: usize, message: String) -> ServerError {
-    let mut e = ServerError::new(message, None);
-    let ext = async_graphql::Error::new("").extend_with(|_, ext| {
-        ext.set("code", "LIMIT_EXCEEDED");
-        ext.set("limit", limit);
-        ext.set("max", value as u64);
-    });
-    e.extensions = ext.extensions;
-    e
+    ErrorCode::LimitExceeded
+        .error(message)
+        .extend_with(|_, ext| {
+            ext.set("limit", limit);
+            ext.set("max", value as u64);
+        })
+        .into_server_error(Default::default())
 }
 
 fn count_selections(set: &Positioned<SelectionSet>, doc: &ExecutableDocument, depth: usize, aliases: &mut usize) {
@@ -150,9 +150,7 @@ impl Extension for DocumentLimitsExtension {
         check_document(&doc, &self.0)?;
         let mutation = doc.operations.iter().any(|(_, op)| op.node.ty == OperationType::Mutation);
         if mutation && ctx.data_opt::<ReadOnlyRequest>().is_some() {
-            let e =
-                async_graphql::Error::new("mutations must use POST").extend_with(|_, e| e.set("code", "BAD_REQUEST"));
-            return Err(e.into_server_error(Default::default()));
+            return Err(ErrorCode::BadRequest.server_error("mutations must use POST"));
         }
         Ok(doc)
     }
@@ -161,21 +159,23 @@ impl Extension for DocumentLimitsExtension {
 /// Rewrites async-graphql's depth and complexity refusals so they name the limit.
 pub fn name_limit_errors(errors: &mut [ServerError], limits: &QueryLimits) {
     for e in errors.iter_mut() {
-        let named = match e.message.as_str() {
-            "Query is nested too deep." | "recursion limit exceeded." => Some(exceeded(
+        let named = if upstream::is_depth_limit(&e.message) {
+            Some(exceeded(
                 "max_depth",
                 limits.max_depth,
                 format!("the query is nested deeper than the limit (max_depth) of {}", limits.max_depth),
-            )),
-            "Query is too complex." => Some(exceeded(
+            ))
+        } else if upstream::is_complexity_limit(&e.message) {
+            Some(exceeded(
                 "max_complexity",
                 limits.max_complexity,
                 format!(
                     "the query's complexity is over the limit (max_complexity) of {}: lists count by page size and trends by buckets; ask for fewer items",
                     limits.max_complexity
                 ),
-            )),
-            _ => None,
+            ))
+        } else {
+            None
         };
         if let Some(n) = named {
             *e = n;

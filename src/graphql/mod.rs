@@ -3,10 +3,16 @@
 //!
 //! # Layout
 //! - [`project`]: `Query` and `Project` (merged from the per-shape modules below).
-//! - [`summary`], [`trend`], [`breakdown`], [`drilldown`]: one module per query shape.
-//! - [`loaders`]: one `Loader` per key type, one statement per group of keys.
+//! - [`summary`], [`trend`], [`breakdown`], [`drilldown`]: one folder per query shape:
+//!   its resolvers and output types in `mod.rs`, its keys and `Loader` impls in
+//!   `loader.rs` (each calls one function of [`crate::store`]).
+//! - [`loaders`]: what the loaders share (the per-request `StoreLoader`, key grouping).
+//! - [`exec`]: executes a request so loaders batch per resolver pass.
+//! - [`mutation`]: the write API over [`crate::ingest`]; [`catalog`]: `metricCatalog`.
 //! - [`connection`], [`cursor`]: Relay pages and their opaque keyset cursors.
-//! - [`args`]: argument validation and the bounds that keep latency predictable.
+//! - [`args`]: argument validation and the bounds that keep latency predictable;
+//!   [`grain`]: the `TimeGrain` argument.
+//! - [`limits`]: query limits; [`codes`]: codes for errors raised before execution.
 
 pub mod args;
 pub mod breakdown;
@@ -16,6 +22,7 @@ pub mod connection;
 pub mod cursor;
 pub mod drilldown;
 pub mod exec;
+pub mod grain;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;
@@ -28,19 +35,49 @@ use async_graphql::{Context, EmptySubscription, SDLExportOptions, Schema};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
+use self::limits::QueryLimits;
 use self::loaders::StoreLoader;
 use self::mutation::MutationRoot;
 use self::project::QueryRoot;
-use crate::server::ServerConfig;
+use crate::catalog::Catalog;
+use crate::ingest::BatchLimits;
+use crate::retention::Policy;
 
 pub use self::exec::execute;
 
 /// The executable schema.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
+/// The schema's own settings: what resolvers and extensions read, whatever the transport.
+#[derive(Debug, Clone)]
+pub struct SchemaConfig {
+    /// Depth, complexity, aliases, batch size, timeout, introspection.
+    pub query_limits: QueryLimits,
+    /// Rows per mutation call.
+    pub batch_limits: BatchLimits,
+    /// The metric catalog served as `metricCatalog`.
+    pub catalog: std::sync::Arc<Catalog>,
+    /// The retention policy, so reads can tell where full resolution starts.
+    pub policy: Policy,
+    /// Entries of the automatic persisted query cache (LRU, per instance).
+    pub apq_capacity: usize,
+}
+
+impl Default for SchemaConfig {
+    fn default() -> Self {
+        SchemaConfig {
+            query_limits: QueryLimits::default(),
+            batch_limits: BatchLimits::default(),
+            catalog: Default::default(),
+            policy: Policy::default(),
+            apq_capacity: 4096,
+        }
+    }
+}
+
 /// Builds the schema. The connection, write limits, catalog and retention policy are
 /// schema data (shared); loaders are per request (see [`execute`]).
-pub fn build_schema(db: DatabaseConnection, config: &ServerConfig) -> AppSchema {
+pub fn build_schema(db: DatabaseConnection, config: &SchemaConfig) -> AppSchema {
     let limits = config.query_limits;
     let apq = async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries::new(
         async_graphql::extensions::apollo_persisted_queries::LruCacheStorage::new(config.apq_capacity.max(1)),
@@ -74,7 +111,7 @@ pub fn sdl() -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct RequestTime(pub DateTime<Utc>);
 
-pub(crate) fn loader<'a>(ctx: &'a Context<'_>) -> &'a DataLoader<StoreLoader> {
+pub(crate) fn dataloader<'a>(ctx: &'a Context<'_>) -> &'a DataLoader<StoreLoader> {
     ctx.data_unchecked::<DataLoader<StoreLoader>>()
 }
 

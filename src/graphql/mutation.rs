@@ -4,16 +4,16 @@
 //! one transaction: an invalid row rejects the whole batch with `BAD_USER_INPUT`, the
 //! row's index in `extensions.row` and the field in `extensions.field`.
 
-use async_graphql::{Context, ErrorExtensions, InputObject, Json, Object, SimpleObject};
+use async_graphql::{Context, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::grain::GrainArg;
 use super::loaders::ProjectKey;
 use super::project::ProjectNode;
-use super::trend::GrainArg;
-use super::{db, loader, principal};
-use crate::error::ApiError;
+use super::{dataloader, db, principal};
+use crate::error::{ApiError, ErrorCode, Result};
 use crate::ingest::{self, BatchLimits, IngestError, UpsertCounts};
 
 /// What a write did, counted over the batch's rows.
@@ -139,7 +139,7 @@ fn input_field(column: &str) -> &str {
 }
 
 /// Converts a write failure; `arg` names the batch argument.
-fn write_error(arg: &str, err: IngestError, drilldown: bool) -> async_graphql::Error {
+fn write_error(arg: &str, err: IngestError, drilldown: bool) -> ApiError {
     match err {
         IngestError::InvalidRow(row) => {
             // Drilldown rows keep `timeBucket` as on the read type.
@@ -148,35 +148,27 @@ fn write_error(arg: &str, err: IngestError, drilldown: bool) -> async_graphql::E
                 (_, f) => input_field(f),
             };
             let message = format!("argument `{arg}`, row {}: `{field}` {}", row.index, row.reason);
-            async_graphql::Error::new(message).extend_with(|_, e| {
-                e.set("code", "BAD_USER_INPUT");
-                e.set("row", row.index as u64);
-                e.set("field", field);
-            })
+            ApiError::Row { code: ErrorCode::BadUserInput, message, row: row.index, field: Some(field.to_owned()) }
         }
         IngestError::TooManyRows { rows, limit } => ApiError::bad_input(format!(
             "argument `{arg}` holds {rows} rows; at most {limit} are allowed per call: split the batch"
-        ))
-        .into(),
-        IngestError::Database(e) => ApiError::from_db(&e).into(),
+        )),
+        IngestError::Database(e) => ApiError::from_db(&e),
     }
 }
 
 /// Refuses a write without `metrics:write`, or touching a project the token does not
 /// allow: the whole batch, before anything is written.
-fn authorize(ctx: &Context<'_>, arg: &str, projects: impl Iterator<Item = Uuid>) -> async_graphql::Result<()> {
+fn authorize(ctx: &Context<'_>, arg: &str, projects: impl Iterator<Item = Uuid>) -> Result<()> {
     let who = principal(ctx);
     if !who.write {
-        return Err(ApiError::forbidden("the token's scope lacks `metrics:write`").into());
+        return Err(ApiError::forbidden("the token's scope lacks `metrics:write`"));
     }
     for (row, p) in projects.enumerate() {
         if !who.can_access(p) {
             let message =
                 format!("argument `{arg}`, row {row}: the token does not allow project {p}; nothing was written");
-            return Err(async_graphql::Error::new(message).extend_with(|_, e| {
-                e.set("code", "FORBIDDEN");
-                e.set("row", row as u64);
-            }));
+            return Err(ApiError::Row { code: ErrorCode::Forbidden, message, row, field: None });
         }
     }
     Ok(())
@@ -203,7 +195,7 @@ impl MutationRoot {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The snapshots (at most 10000 by default).")] rows: Vec<SummaryInput>,
-    ) -> async_graphql::Result<UpsertResult> {
+    ) -> Result<UpsertResult> {
         authorize(ctx, "rows", rows.iter().map(|r| r.project_id))?;
         let batch = rows
             .into_iter()
@@ -226,7 +218,7 @@ impl MutationRoot {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The points (at most 10000 by default).")] points: Vec<TrendPointInput>,
-    ) -> async_graphql::Result<UpsertResult> {
+    ) -> Result<UpsertResult> {
         authorize(ctx, "points", points.iter().map(|r| r.project_id))?;
         let batch = points
             .into_iter()
@@ -253,7 +245,7 @@ impl MutationRoot {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The points (at most 10000 by default).")] points: Vec<BreakdownPointInput>,
-    ) -> async_graphql::Result<UpsertResult> {
+    ) -> Result<UpsertResult> {
         authorize(ctx, "points", points.iter().map(|r| r.project_id))?;
         let batch = points
             .into_iter()
@@ -280,7 +272,7 @@ impl MutationRoot {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The rows (at most 10000 by default).")] rows: Vec<DrilldownInput>,
-    ) -> async_graphql::Result<UpsertResult> {
+    ) -> Result<UpsertResult> {
         authorize(ctx, "rows", rows.iter().map(|r| r.project_id))?;
         let batch = rows
             .into_iter()
@@ -307,15 +299,16 @@ impl MutationRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "The project's id.")] id: Uuid,
         #[graphql(desc = "The display name; null clears it.")] name: Option<String>,
-    ) -> async_graphql::Result<ProjectNode> {
+    ) -> Result<ProjectNode> {
         authorize(ctx, "id", std::iter::once(id))?;
         if let Some(n) = &name {
-            if n.is_empty() || n.len() > 200 {
-                return Err(ApiError::bad_input("argument `name` must be 1 to 200 bytes long").into());
+            if n.is_empty() || n.len() > super::args::MAX_KEY_LEN {
+                let max = super::args::MAX_KEY_LEN;
+                return Err(ApiError::bad_input(format!("argument `name` must be 1 to {max} bytes long")));
             }
         }
         ingest::set_project_name(db(ctx), id, name).await.map_err(|e| write_error("name", e, false))?;
-        let project = loader(ctx).load_one(ProjectKey(id)).await.map_err(ApiError::from)?;
-        project.map(ProjectNode::new).ok_or_else(|| ApiError::Internal.into())
+        let project = dataloader(ctx).load_one(ProjectKey(id)).await?;
+        project.map(ProjectNode::new).ok_or(ApiError::Internal)
     }
 }

@@ -15,7 +15,7 @@ use super::drilldown::ProjectDrilldowns;
 use super::loaders::{ProjectKey, StoreLoader};
 use super::summary::ProjectSummaries;
 use super::trend::ProjectTrends;
-use super::{db, loader, require_read};
+use super::{dataloader, db, require_read};
 use crate::error::{ApiError, Result};
 
 /// A project: the owner of every metric row. Its fields read the project's summary
@@ -76,7 +76,7 @@ impl QueryRoot {
         if !require_read(ctx)?.can_access(id) {
             return Err(ApiError::forbidden("the token does not allow this project"));
         }
-        let p = loader(ctx).load_one(ProjectKey(id)).await.map_err(ApiError::from)?;
+        let p = dataloader(ctx).load_one(ProjectKey(id)).await?;
         Ok(p.map(ProjectNode::new))
     }
 
@@ -96,9 +96,9 @@ impl QueryRoot {
             )));
         }
         let who = require_read(ctx)?;
-        let loader: &DataLoader<StoreLoader> = loader(ctx);
+        let loader: &DataLoader<StoreLoader> = dataloader(ctx);
         let allowed = ids.iter().filter(|id| who.can_access(**id)).map(|id| ProjectKey(*id));
-        let found = loader.load_many(allowed).await.map_err(ApiError::from)?;
+        let found = loader.load_many(allowed).await?;
         // A project the token does not allow is absent, like an unknown one.
         Ok(ids.iter().map(|id| found.get(&ProjectKey(*id)).cloned().map(ProjectNode::new)).collect())
     }
@@ -125,9 +125,7 @@ impl QueryRoot {
         let limit = args::page_size("first", first)?;
         let after_id = after.as_deref().map(|c| cursor::decode_project("after", c)).transpose()?;
         let allowed = who.allowed();
-        let rows = crate::store::project::list(db(ctx), after_id, limit as u64 + 1, allowed.as_deref())
-            .await
-            .map_err(ApiError::from)?;
+        let rows = crate::store::project::list(db(ctx), after_id, limit as u64 + 1, allowed.as_deref()).await?;
         Ok(ProjectConnection::from_rows(
             rows,
             limit,

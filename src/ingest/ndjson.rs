@@ -131,6 +131,10 @@ fn accept(pending: &mut Pending, text: &str, line: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// Rows per transaction of `metrics-api ingest` unless `--batch-size` says otherwise: big
+/// enough that commits do not dominate, small enough that a bad line costs little rework.
+pub const DEFAULT_BATCH_SIZE: usize = 1000;
+
 /// Reads one NDJSON stream to its end, committing every `batch_size` rows. `on_rows` is
 /// called after each commit with the rows committed so far (for a progress bar).
 pub async fn ingest<R: AsyncBufRead + Unpin>(

@@ -6,7 +6,7 @@
 //! project's (metric, grain) range, a bucket range is a range scan.
 
 use chrono::{DateTime, Utc};
-use entity::metrics_breakdown_point::Model as BreakdownPoint;
+use entity::metrics_breakdown_point::{self, Model as BreakdownPoint};
 use entity::sea_orm_active_enums::TimeGrain;
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
@@ -15,11 +15,7 @@ use super::rows::{query_all, query_per_key};
 use super::sql::Sql;
 
 fn select(sql: &mut Sql) {
-    let grain_col = sql.grain_col("time_grain");
-    sql.push(&format!(
-        "SELECT id, project_id, metric_key, {grain_col}, time_bucket, dimension_key, \
-         dimension_value, value_numeric, value_json, computed_at FROM metrics_breakdown_point"
-    ));
+    sql.select_all::<metrics_breakdown_point::Entity>();
 }
 
 /// `project_id = p AND metric_key = m AND <grain> AND dimension_key = k`.

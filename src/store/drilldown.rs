@@ -10,7 +10,7 @@
 //! NULLS LAST is spelled out so both backends agree (SQLite sorts NULL first in ASC).
 
 use chrono::{DateTime, Utc};
-use entity::metrics_drilldown::Model as Drilldown;
+use entity::metrics_drilldown::{self, Model as Drilldown};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
@@ -62,9 +62,6 @@ pub struct PageRequest {
     pub after: Option<DrilldownCursor>,
 }
 
-const COLUMNS: &str =
-    "id, project_id, metric_key, entity_type, entity_id, reference_id, time_bucket, payload, computed_at";
-
 /// Appends the keyset condition "strictly after `c`" for the cursor's order.
 fn push_after(sql: &mut Sql, c: DrilldownCursor) {
     match c {
@@ -104,7 +101,8 @@ pub async fn pages(
 ) -> Result<Vec<Vec<Drilldown>>, DbErr> {
     query_per_key::<Drilldown>(db, requests.len(), |sql, i| {
         let r = requests[i];
-        sql.push(&format!("SELECT {COLUMNS} FROM metrics_drilldown WHERE project_id = "))
+        sql.select_all::<metrics_drilldown::Entity>()
+            .push(" WHERE project_id = ")
             .bind(r.project_id)
             .push(" AND metric_key = ")
             .bind(filter.metric_key.as_str())

@@ -98,6 +98,21 @@ impl Sql {
         }
     }
 
+    /// `SELECT <every column of E> FROM <E's table>`: the select list derived from the
+    /// entity, so a column added to the entity is read everywhere (rows are decoded by
+    /// name into the entity's model), with enum columns read as text.
+    pub fn select_all<E: sea_orm::EntityTrait>(&mut self) -> &mut Self {
+        use sea_orm::{IdenStatic, Iterable};
+        let columns: Vec<String> = E::Column::iter()
+            .map(|c| match c.as_str() {
+                "time_grain" => self.grain_col("time_grain"),
+                name => name.to_owned(),
+            })
+            .collect();
+        let table = E::default().table_name().to_owned();
+        self.push(&format!("SELECT {} FROM {table}", columns.join(", ")))
+    }
+
     pub fn build(self) -> Statement {
         Statement::from_sql_and_values(self.backend, self.text, self.values)
     }

@@ -5,7 +5,7 @@
 //! `LIMIT`.
 
 use chrono::{DateTime, Utc};
-use entity::metrics_summary::Model as Summary;
+use entity::metrics_summary::{self, Model as Summary};
 use sea_orm::{ConnectionTrait, DbErr};
 use serde_json::Value as Json;
 use uuid::Uuid;
@@ -13,8 +13,6 @@ use uuid::Uuid;
 use super::rows::query_per_key;
 use super::sql::Sql;
 use super::TimeRange;
-
-const COLUMNS: &str = "id, project_id, captured_at, version, scope, payload, created_at";
 
 /// `scope IS NULL` for the project-wide snapshot, else JSON equality.
 fn push_scope(sql: &mut Sql, scope: Option<&Json>) {
@@ -33,7 +31,8 @@ pub async fn latest(
     scope: Option<&Json>,
 ) -> Result<Vec<Option<Summary>>, DbErr> {
     let rows = query_per_key::<Summary>(db, projects.len(), |sql, i| {
-        sql.push(&format!("SELECT {COLUMNS} FROM metrics_summary WHERE project_id = "))
+        sql.select_all::<metrics_summary::Entity>()
+            .push(" WHERE project_id = ")
             .bind(projects[i])
             .push(" AND captured_at <= ")
             .bind_time(at);
@@ -70,7 +69,7 @@ pub async fn history(
 ) -> Result<Vec<Vec<Summary>>, DbErr> {
     query_per_key::<Summary>(db, requests.len(), |sql, i| {
         let r = requests[i];
-        sql.push(&format!("SELECT {COLUMNS} FROM metrics_summary WHERE project_id = ")).bind(r.project_id);
+        sql.select_all::<metrics_summary::Entity>().push(" WHERE project_id = ").bind(r.project_id);
         range.push_filter(sql, "captured_at");
         push_scope(sql, scope);
         if let Some(c) = r.after {

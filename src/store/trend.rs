@@ -5,7 +5,7 @@
 //! metric_key, time_grain, time_bucket DESC)`.
 
 use chrono::{DateTime, Utc};
-use entity::metrics_trend_point::Model as TrendPoint;
+use entity::metrics_trend_point::{self, Model as TrendPoint};
 use entity::sea_orm_active_enums::TimeGrain;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 use serde_json::Value as Json;
@@ -47,11 +47,7 @@ pub async fn points(
     filter: &DimensionFilter,
 ) -> Result<Vec<TrendPoint>, DbErr> {
     let mut sql = Sql::new(db.get_database_backend());
-    let grain_col = sql.grain_col("time_grain");
-    sql.push(&format!(
-        "SELECT id, project_id, metric_key, {grain_col}, time_bucket, dimensions, value_numeric, \
-         value_json, computed_at FROM metrics_trend_point WHERE "
-    ));
+    sql.select_all::<metrics_trend_point::Entity>().push(" WHERE ");
     sql.in_list("project_id", projects)
         .push(" AND ")
         .in_list("metric_key", metric_keys)

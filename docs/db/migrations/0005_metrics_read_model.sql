@@ -4,7 +4,7 @@
 -- plain PostgreSQL (15 or later) DDL, for DBAs who apply SQL by hand. It is the twin of
 -- the SeaORM migrations in migration/src (m20260208_000001_create_read_model,
 -- m20260301_000001_add_drilldown_recent_index and m20260401_000001_guard_natural_keys):
--- tests/migrations.rs applies this file to an empty database and to one with a host
+-- tests/it/migrations.rs applies this file to an empty database and to one with a host
 -- `project` table, and compares the catalog with a migrated one, so the two never drift.
 -- `metrics-api migrate` and `serve` recognise a database installed from this file and
 -- record its migrations as applied (or name what differs).

@@ -1,13 +1,11 @@
 //! What operators and frontend tooling rely on: persisted queries, HTTP caching,
 //! compression, Prometheus metrics, request ids and JSON logs.
 
-mod common;
-
 use std::time::Duration;
 
-use common::fixtures::{self, pid};
-use common::TestApp;
-use metrics_api::server::ServerConfig;
+use crate::common::fixtures::{self, pid};
+use crate::common::TestApp;
+use metrics_api::http::ServerConfig;
 use serde_json::{json, Value};
 
 fn sha256_hex(s: &str) -> String {

@@ -4,9 +4,17 @@
 //! client only as a code and a generic message: a raw `DbErr` message could leak table
 //! names, SQL or connection details. Resolvers never `?` a `DbErr` directly (async-graphql
 //! would turn its `Display` into the client message); they go through [`ApiError`].
+//!
+//! - [`codes`]: the `extensions.code` values as a type ([`ErrorCode`]).
+//! - [`upstream`]: every match on a dependency's message text, each with a test.
 
-use async_graphql::ErrorExtensions;
+pub mod codes;
+pub mod upstream;
+
 use sea_orm::DbErr;
+
+pub use self::codes::ErrorCode;
+pub use self::upstream::is_unavailable;
 
 /// An error the API reports to a client.
 ///
@@ -23,6 +31,10 @@ pub enum ApiError {
     Unavailable,
     /// Anything else that went wrong inside: logged, never shown.
     Internal,
+    /// A refusal about one row of a write batch: `code` is `BAD_USER_INPUT` or
+    /// `FORBIDDEN`, and `extensions` also carry the row index (and the field, when one
+    /// field is at fault), so a compute job can point at the line to fix.
+    Row { code: ErrorCode, message: String, row: usize, field: Option<String> },
 }
 
 impl ApiError {
@@ -34,19 +46,20 @@ impl ApiError {
     /// The message shown to the client.
     pub fn message(&self) -> String {
         match self {
-            ApiError::BadUserInput(m) | ApiError::Forbidden(m) => m.clone(),
+            ApiError::BadUserInput(m) | ApiError::Forbidden(m) | ApiError::Row { message: m, .. } => m.clone(),
             ApiError::Unavailable => "the metrics database is unavailable; retry later".into(),
             ApiError::Internal => "internal error".into(),
         }
     }
 
     /// The stable code clients can switch on.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::BadUserInput(_) => "BAD_USER_INPUT",
-            ApiError::Forbidden(_) => "FORBIDDEN",
-            ApiError::Unavailable => "SERVICE_UNAVAILABLE",
-            ApiError::Internal => "INTERNAL_SERVER_ERROR",
+            ApiError::BadUserInput(_) => ErrorCode::BadUserInput,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::Unavailable => ErrorCode::ServiceUnavailable,
+            ApiError::Internal => ErrorCode::InternalServerError,
+            ApiError::Row { code, .. } => *code,
         }
     }
 
@@ -65,11 +78,6 @@ impl ApiError {
             ApiError::Internal
         }
     }
-}
-
-/// Whether a database error means "cannot reach the database" rather than a bad query.
-pub fn is_unavailable(err: &DbErr) -> bool {
-    matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) || err.to_string().contains("pool timed out")
 }
 
 impl From<&DbErr> for ApiError {
@@ -92,8 +100,17 @@ impl From<std::sync::Arc<DbErr>> for ApiError {
 
 impl From<ApiError> for async_graphql::Error {
     fn from(err: ApiError) -> Self {
-        let code = err.code();
-        async_graphql::Error::new(err.message()).extend_with(|_, e| e.set("code", code))
+        use async_graphql::ErrorExtensions;
+        let e = err.code().error(err.message());
+        match err {
+            ApiError::Row { row, field, .. } => e.extend_with(|_, ext| {
+                ext.set("row", row as u64);
+                if let Some(f) = &field {
+                    ext.set("field", f.as_str());
+                }
+            }),
+            _ => e,
+        }
     }
 }
 

@@ -1,18 +1,18 @@
 //! Security and resilience: project-scoped tokens, query limits, timeouts, CORS, and a
 //! catalogue of hostile requests against one live server.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::fixtures::{self, pid};
+use crate::common::tokens::hs256 as tokens_hs256;
+use crate::common::{Backend, TestApp};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::fixtures::{self, pid};
-use common::{Backend, TestApp};
 use metrics_api::auth::{AllProjects, AuthConfig, Claims, ProjectsClaim};
 use metrics_api::graphql::limits::QueryLimits;
-use metrics_api::server::ServerConfig;
+use metrics_api::graphql::SchemaConfig;
+use metrics_api::http::ServerConfig;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -34,16 +34,6 @@ fn token(projects: &[Uuid], scope: &str) -> String {
 
 fn now() -> u64 {
     jsonwebtoken::get_current_timestamp()
-}
-
-/// A token with hand-made claims, signed with `secret`.
-fn forged(claims: Value, secret: &[u8]) -> String {
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret).unwrap(),
-    )
-    .unwrap()
 }
 
 fn claims(projects: Value, scope: &str) -> Value {
@@ -126,35 +116,38 @@ async fn bad_tokens_get_401(app: &TestApp) {
         ("garbage", "not.a.token".into()),
         (
             "expired",
-            forged(
+            tokens_hs256(
                 json!({ "exp": now() - 120, "iss": ISSUER, "aud": AUDIENCE, "projects": p, "scope": "metrics:read" }),
                 SECRET,
             ),
         ),
         (
             "not yet valid",
-            forged(
+            tokens_hs256(
                 json!({ "exp": now() + 600, "nbf": now() + 300, "iss": ISSUER, "aud": AUDIENCE, "projects": p, "scope": "metrics:read" }),
                 SECRET,
             ),
         ),
-        ("other key", forged(claims(p.clone(), "metrics:read"), b"another-secret-another-secret-another")),
+        ("other key", tokens_hs256(claims(p.clone(), "metrics:read"), b"another-secret-another-secret-another")),
         (
             "wrong issuer",
-            forged(
+            tokens_hs256(
                 json!({ "exp": now() + 600, "iss": "evil", "aud": AUDIENCE, "projects": p, "scope": "metrics:read" }),
                 SECRET,
             ),
         ),
         (
             "wrong audience",
-            forged(
+            tokens_hs256(
                 json!({ "exp": now() + 600, "iss": ISSUER, "aud": "evil", "projects": p, "scope": "metrics:read" }),
                 SECRET,
             ),
         ),
-        ("no exp", forged(json!({ "iss": ISSUER, "aud": AUDIENCE, "projects": p, "scope": "metrics:read" }), SECRET)),
-        ("bad projects claim", forged(claims(json!(["not-a-uuid"]), "metrics:read"), SECRET)),
+        (
+            "no exp",
+            tokens_hs256(json!({ "iss": ISSUER, "aud": AUDIENCE, "projects": p, "scope": "metrics:read" }), SECRET),
+        ),
+        ("bad projects claim", tokens_hs256(claims(json!(["not-a-uuid"]), "metrics:read"), SECRET)),
         ("alg none", alg_none),
     ];
     for (what, t) in cases {
@@ -213,7 +206,7 @@ async fn es256_public_key_tokens() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["metricCatalog"].as_array().unwrap().len(), 5);
     // An HS256 token (signed with the public key's bytes as a secret) is refused.
-    let hs = forged(
+    let hs = tokens_hs256(
         json!({ "exp": now() + 60, "projects": "*", "scope": "metrics:read" }),
         &std::fs::read(format!("{dir}/es256-public.pem")).unwrap(),
     );
@@ -261,13 +254,16 @@ async fn token_command_and_unauthenticated_bind() {
 
 fn limited() -> ServerConfig {
     ServerConfig {
-        query_limits: QueryLimits {
-            max_depth: 5,
-            max_complexity: 2_000,
-            max_aliases: 20,
-            max_root_fields: 5,
-            max_batch: 3,
-            ..QueryLimits::default()
+        schema: SchemaConfig {
+            query_limits: QueryLimits {
+                max_depth: 5,
+                max_complexity: 2_000,
+                max_aliases: 20,
+                max_root_fields: 5,
+                max_batch: 3,
+                ..QueryLimits::default()
+            },
+            ..SchemaConfig::default()
         },
         ..ServerConfig::default()
     }
@@ -309,7 +305,10 @@ async fn limits_refuse_before_sql(app: &TestApp) {
 
 async fn timeouts_answer_timeout(backend: Backend) {
     let config = ServerConfig {
-        query_limits: QueryLimits { timeout: Duration::ZERO, ..QueryLimits::default() },
+        schema: SchemaConfig {
+            query_limits: QueryLimits { timeout: Duration::ZERO, ..QueryLimits::default() },
+            ..SchemaConfig::default()
+        },
         ..ServerConfig::default()
     };
     let Some(app) = TestApp::on(backend, config).await else { return };
@@ -325,7 +324,10 @@ async fn timeouts_answer_timeout(backend: Backend) {
 async fn blocked_statement_times_out_and_the_pool_recovers() {
     use sea_orm::{ConnectionTrait, Database, TransactionTrait};
     let config = ServerConfig {
-        query_limits: QueryLimits { timeout: Duration::from_millis(500), ..QueryLimits::default() },
+        schema: SchemaConfig {
+            query_limits: QueryLimits { timeout: Duration::from_millis(500), ..QueryLimits::default() },
+            ..SchemaConfig::default()
+        },
         ..ServerConfig::default()
     };
     let Some(app) = TestApp::postgres_with(config).await else { return };
@@ -349,7 +351,10 @@ async fn blocked_statement_times_out_and_the_pool_recovers() {
 
 async fn introspection_off_and_cors(backend: Backend) {
     let config = ServerConfig {
-        query_limits: QueryLimits { introspection: false, ..QueryLimits::default() },
+        schema: SchemaConfig {
+            query_limits: QueryLimits { introspection: false, ..QueryLimits::default() },
+            ..SchemaConfig::default()
+        },
         cors_origins: vec!["https://dash.example".into()],
         ..ServerConfig::default()
     };

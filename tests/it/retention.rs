@@ -2,11 +2,9 @@
 //! each rule at its boundary, folded values per aggregation, stored week points kept,
 //! dry runs, idempotency, interrupted runs, and retention-aware reads.
 
-mod common;
-
+use crate::common::fixtures::{self, pid, t};
+use crate::common::TestApp;
 use chrono::{DateTime, Duration, Utc};
-use common::fixtures::{self, pid, t};
-use common::TestApp;
 use entity::sea_orm_active_enums::TimeGrain;
 use metrics_api::catalog::Catalog;
 use metrics_api::identity::EntityRef;
@@ -37,9 +35,11 @@ async fn dump(app: &TestApp) -> Vec<String> {
         ("metrics_drilldown", "id, time_bucket, payload"),
     ] {
         let sql = match app.backend {
-            common::Backend::Postgres => format!("SELECT CAST(ROW({cols}) AS text) AS r FROM {table} ORDER BY id"),
+            crate::common::Backend::Postgres => {
+                format!("SELECT CAST(ROW({cols}) AS text) AS r FROM {table} ORDER BY id")
+            }
             // SQLite keeps UUIDs as blobs: hex them to text.
-            common::Backend::Sqlite => {
+            crate::common::Backend::Sqlite => {
                 format!(
                     "SELECT {} AS r FROM {table} ORDER BY id",
                     cols.replacen("id", "hex(id)", 1).replace(", ", " || '|' || ")
@@ -52,11 +52,6 @@ async fn dump(app: &TestApp) -> Vec<String> {
         }
     }
     out
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    let row = app.db.query_one_raw(Statement::from_string(app.db_backend(), sql.to_owned())).await.unwrap().unwrap();
-    row.try_get("", "n").unwrap()
 }
 
 fn ago(d: i64, secs: i64) -> String {
@@ -132,7 +127,7 @@ async fn each_rule_at_its_boundary(app: &TestApp) {
         .map(|e| e["node"]["payload"]["n"].as_i64().unwrap())
         .collect();
     assert_eq!(kept, vec![8, 7, 5, 10, 2], "[{:?}]", app.backend);
-    assert_eq!(count(app, "SELECT COUNT(*) AS n FROM metrics_summary").await, 7, "the scoped snapshots stay");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM metrics_summary").await, 7, "the scoped snapshots stay");
     let vals: Vec<f64> = app
         .db
         .query_all_raw(Statement::from_string(
@@ -145,9 +140,9 @@ async fn each_rule_at_its_boundary(app: &TestApp) {
         .map(|r| r.try_get("", "value_numeric").unwrap())
         .collect();
     assert_eq!(vals, vec![2.0, 2.0, 3.0], "bucket ending at 90d kept; computed 90d and 90d-1s kept");
-    assert_eq!(count(app, "SELECT COUNT(*) AS n FROM metrics_drilldown").await, 4);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM metrics_drilldown").await, 4);
     assert_eq!(
-        count(app, "SELECT COUNT(*) AS n FROM metrics_trend_point WHERE value_numeric = 6").await,
+        app.count("SELECT COUNT(*) AS n FROM metrics_trend_point WHERE value_numeric = 6").await,
         1,
         "the full-resolution week stays"
     );
@@ -192,7 +187,7 @@ async fn folded_values_follow_the_catalog(app: &TestApp) {
     assert_eq!(report.trend.folded, 5 * (7 + 7 + 5) - 5);
     assert_eq!(report.trend.deleted, 5, "the hour points of the week a compute job wrote");
     assert_eq!(report.trend.created, 5 * 2 - 1, "one week point was already stored");
-    assert_eq!(count(app, "SELECT COUNT(*) AS n FROM metrics_trend_point WHERE time_grain <> 'week'").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM metrics_trend_point WHERE time_grain <> 'week'").await, 0);
 
     let q = r#"query($p: UUID!, $m: String!, $d: JSON) { project(id: $p) {
         trend(metricKey: $m, grain: WEEK, from: "2026-02-09T00:00:00Z", to: "2026-02-23T00:00:00Z", dimensions: $d) {
@@ -244,8 +239,8 @@ async fn dry_run_reports_the_same_and_changes_nothing(app: &TestApp) {
 /// A run stopped after some projects, completed later, ends where one full run ends.
 async fn interrupted_run_then_completed_equals_one_run(app: &TestApp) {
     let other = match app.backend {
-        common::Backend::Sqlite => TestApp::sqlite().await,
-        common::Backend::Postgres => TestApp::postgres().await.unwrap(),
+        crate::common::Backend::Sqlite => TestApp::sqlite().await,
+        crate::common::Backend::Postgres => TestApp::postgres().await.unwrap(),
     };
     for a in [app, &other] {
         for n in 1..=3 {
@@ -328,7 +323,7 @@ async fn cli_prints_each_table(app: &TestApp) {
         "{text}"
     );
     assert!(text.contains("unknown metric keys (folded with avg): custom_min, mystery"), "{text}");
-    assert_eq!(count(app, "SELECT COUNT(*) AS n FROM metrics_trend_point WHERE time_grain <> 'week'").await, 95);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM metrics_trend_point WHERE time_grain <> 'week'").await, 95);
 }
 
 both_backends!(
@@ -399,7 +394,7 @@ async fn late_and_corrected_points_refold_their_week(app: &TestApp) {
     assert_eq!(value, Some(28.0 - 3.0 + 100.0), "[{:?}] the correction replaced the 3: {vj}", app.backend);
     assert_eq!(vj["count"], 7);
     assert_eq!(week_point(app, p, "2026-01-12T00:00:00Z").await.0, Some(5.0));
-    assert_eq!(count(app, "SELECT COUNT(*) AS n FROM metrics_trend_point WHERE time_grain <> 'week'").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM metrics_trend_point WHERE time_grain <> 'week'").await, 0);
     // The same correction sent again: folded again, the same value.
     write_trends(app, vec![trend_input(p, "DAY", "2026-01-07T00:00:00Z", Some(100.0))]).await;
     run(app, &Catalog::default(), None, false).await;
@@ -484,7 +479,7 @@ async fn breakdown_buckets_age_from_their_end(app: &TestApp) {
     }
     let report = run(app, &Catalog::default(), None, false).await;
     assert_eq!(report.breakdown.deleted, 3, "[{:?}] {report:?}", app.backend);
-    let left = count(app, "SELECT CAST(SUM(value_numeric) AS BIGINT) AS n FROM metrics_breakdown_point").await;
+    let left = app.count("SELECT CAST(SUM(value_numeric) AS BIGINT) AS n FROM metrics_breakdown_point").await;
     assert_eq!(left, 18);
     let body = app
         .gql(

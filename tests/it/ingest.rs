@@ -1,12 +1,10 @@
 //! The write side on both backends: idempotent upserts, updates, all-or-nothing batches,
 //! validation with row indexes, limits, concurrent writers, consistent reads, NDJSON.
 
-mod common;
-
 use std::io::Write;
 
-use common::fixtures::pid;
-use common::TestApp;
+use crate::common::fixtures::pid;
+use crate::common::TestApp;
 use metrics_api::ingest::{self, BatchLimits, TrendPointInput};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
@@ -29,16 +27,6 @@ fn recomputed(p: uuid::Uuid, day: u32, value: f64, computed: &str) -> Value {
     v
 }
 
-async fn count(app: &TestApp, table: &str) -> i64 {
-    let row = app
-        .db
-        .query_one_raw(Statement::from_string(app.db_backend(), format!("SELECT COUNT(*) AS n FROM {table}")))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get("", "n").unwrap()
-}
-
 const READ: &str = r#"query($p: UUID!) { project(id: $p) { name trend(metricKey: "done", grain: DAY,
     from: "2026-03-01T00:00:00Z", to: "2026-04-01T00:00:00Z", dimensions: {area: "x", team: "a"}) { points { bucket value valueJson computedAt } } } }"#;
 
@@ -59,7 +47,7 @@ async fn same_batch_twice_changes_nothing_and_new_values_update(app: &TestApp) {
         .collect();
     let second = app.data(UPSERT_TRENDS, json!({ "p": again })).await;
     assert_eq!(second["upsertTrendPoints"], json!({"inserted": 0, "updated": 0, "refreshed": 0, "unchanged": 5}));
-    assert_eq!(count(app, "metrics_trend_point").await, 5);
+    assert_eq!(app.count_rows("metrics_trend_point").await, 5);
     let after = app.data(READ, json!({ "p": p })).await;
     assert_eq!(before, after, "computedAt and values untouched by a replay");
 
@@ -161,8 +149,8 @@ async fn a_bad_row_rejects_the_whole_batch_with_its_index(app: &TestApp) {
         assert_eq!(err["extensions"]["row"], 2, "{body}");
         assert_eq!(err["extensions"]["field"], field, "{body}");
         assert!(err["message"].as_str().unwrap().contains("row 2"), "{body}");
-        assert_eq!(count(app, "metrics_trend_point").await, 0, "nothing of a rejected batch is written");
-        assert_eq!(count(app, "project").await, 0, "not even the project");
+        assert_eq!(app.count_rows("metrics_trend_point").await, 0, "nothing of a rejected batch is written");
+        assert_eq!(app.count_rows("project").await, 0, "not even the project");
     }
     let drill = r#"mutation($r: [DrilldownInput!]!) { upsertDrilldowns(rows: $r) { inserted } }"#;
     for (row, field) in [
@@ -192,7 +180,7 @@ async fn a_bad_row_rejects_the_whole_batch_with_its_index(app: &TestApp) {
     let body = app.gql(UPSERT_TRENDS, json!({ "p": [{"projectId": "not-a-uuid", "metricKey": "m", "grain": "DAY", "bucket": "2026-03-01T00:00:00Z"}] })).await;
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("UUID"), "{body}");
     for table in ["metrics_summary", "metrics_breakdown_point", "metrics_drilldown", "project"] {
-        assert_eq!(count(app, table).await, 0, "{table}");
+        assert_eq!(app.count_rows(table).await, 0, "{table}");
     }
 }
 
@@ -222,7 +210,7 @@ async fn limits_and_get_are_enforced(app: &TestApp) {
     let q = "mutation { setProjectName(id: \"00000000-0000-4000-8000-000000000001\", name: \"x\") { id } }";
     let r = app.client.get(format!("{}/graphql", app.url)).query(&[("query", q)]).send().await.unwrap();
     assert_eq!(r.status(), 405, "no mutation over GET");
-    assert_eq!(count(app, "project").await, 0);
+    assert_eq!(app.count_rows("project").await, 0);
 }
 
 /// Eight writers upsert overlapping batches at once: every key lands exactly once, with
@@ -234,7 +222,7 @@ async fn concurrent_writers_converge(app: &TestApp) {
         project_id: p,
         metric_key: format!("m{}", k % 5),
         time_grain: entity::sea_orm_active_enums::TimeGrain::Hour,
-        time_bucket: common::fixtures::t("2026-03-01T00:00:00Z") + chrono::Duration::hours(i64::from(k)),
+        time_bucket: crate::common::fixtures::t("2026-03-01T00:00:00Z") + chrono::Duration::hours(i64::from(k)),
         dimensions: None,
         value_numeric: Some(value(k)),
         value_json: None,
@@ -260,7 +248,7 @@ async fn concurrent_writers_converge(app: &TestApp) {
     }
     let keys = 700 + 300;
     assert_eq!(inserted, keys as u64, "every key inserted exactly once");
-    assert_eq!(count(app, "metrics_trend_point").await, keys);
+    assert_eq!(app.count_rows("metrics_trend_point").await, keys);
     let rows = app
         .db
         .query_all_raw(Statement::from_string(
@@ -285,7 +273,7 @@ async fn reads_during_ingest_see_whole_batches(app: &TestApp) {
                     project_id: p,
                     metric_key: "load".into(),
                     time_grain: entity::sea_orm_active_enums::TimeGrain::Hour,
-                    time_bucket: common::fixtures::t("2026-03-01T00:00:00Z") + chrono::Duration::hours(h),
+                    time_bucket: crate::common::fixtures::t("2026-03-01T00:00:00Z") + chrono::Duration::hours(h),
                     dimensions: None,
                     value_numeric: Some(f64::from(v)),
                     value_json: None,
@@ -316,7 +304,7 @@ async fn reads_during_ingest_see_whole_batches(app: &TestApp) {
 }
 
 fn ndjson_line(p: uuid::Uuid, i: usize, bad: bool) -> String {
-    let day = common::fixtures::t("2024-01-01T00:00:00Z") + chrono::Duration::days(i as i64);
+    let day = crate::common::fixtures::t("2024-01-01T00:00:00Z") + chrono::Duration::days(i as i64);
     let bucket = if bad { day + chrono::Duration::minutes(30) } else { day };
     json!({ "kind": "trend", "project_id": p, "metric_key": format!("m{}", i % 3), "time_grain": "day",
             "time_bucket": bucket.to_rfc3339(),
@@ -384,7 +372,7 @@ async fn ndjson_stops_at_a_bad_line_and_resumes(app: &TestApp) {
     assert!(err.contains(&format!("{}:500:", bad_path.display())) && err.contains("time_bucket"), "{err}");
     assert!(err.contains("through line 499"), "{err}");
     assert!(out.contains("ingested 498 rows"), "{out}");
-    assert_eq!(count(app, "metrics_trend_point").await, 498, "lines 1 to 499 (one blank) are committed");
+    assert_eq!(app.count_rows("metrics_trend_point").await, 498, "lines 1 to 499 (one blank) are committed");
 
     let (ok, out, err) = run_ingest(&app.database_url, &[good_path.to_str().unwrap()]);
     assert!(ok, "{err}");
@@ -394,8 +382,8 @@ async fn ndjson_stops_at_a_bad_line_and_resumes(app: &TestApp) {
 
     // The same file into a fresh database of the same backend: the same final state.
     let fresh = match app.backend {
-        common::Backend::Sqlite => TestApp::sqlite().await,
-        common::Backend::Postgres => TestApp::postgres().await.unwrap(),
+        crate::common::Backend::Sqlite => TestApp::sqlite().await,
+        crate::common::Backend::Postgres => TestApp::postgres().await.unwrap(),
     };
     let (ok, _, err) = run_ingest(&fresh.database_url, &[good_path.to_str().unwrap()]);
     assert!(ok, "{err}");
@@ -432,22 +420,20 @@ both_backends!(
 
 /// Strict project registration: an unknown project refuses the batch, naming the row and
 /// `projectId`; nothing is written. A registered project is written as usual.
-async fn strict_registration_refuses_unknown_projects(backend: common::Backend) {
+async fn strict_registration_refuses_unknown_projects(backend: crate::common::Backend) {
     use metrics_api::ingest::ProjectRegistration;
-    let config = metrics_api::server::ServerConfig {
-        batch_limits: BatchLimits { registration: ProjectRegistration::Strict, ..BatchLimits::default() },
-        ..Default::default()
-    };
+    let mut config = metrics_api::http::ServerConfig::default();
+    config.schema.batch_limits.registration = ProjectRegistration::Strict;
     let Some(app) = TestApp::on(backend, config).await else { return };
     let (known, typo) = (pid(1), pid(2));
-    common::fixtures::project(&app.db, known, "host project").await;
+    crate::common::fixtures::project(&app.db, known, "host project").await;
     let body = app.gql(UPSERT_TRENDS, json!({ "p": [point(known, 1, 1.0), point(typo, 2, 2.0)] })).await;
     let err = &body["errors"][0];
     assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT", "[{backend:?}] {body}");
     assert_eq!((&err["extensions"]["row"], &err["extensions"]["field"]), (&json!(1), &json!("projectId")), "{body}");
     assert!(err["message"].as_str().unwrap().contains(&typo.to_string()), "{body}");
-    assert_eq!(count(&app, "metrics_trend_point").await, 0, "nothing of the batch is written");
-    assert_eq!(count(&app, "project").await, 1, "the typo is not registered");
+    assert_eq!(app.count_rows("metrics_trend_point").await, 0, "nothing of the batch is written");
+    assert_eq!(app.count_rows("project").await, 1, "the typo is not registered");
     let d = app.data(UPSERT_TRENDS, json!({ "p": [point(known, 1, 1.0)] })).await;
     assert_eq!(d["upsertTrendPoints"]["inserted"], 1);
 
@@ -463,7 +449,7 @@ async fn strict_registration_refuses_unknown_projects(backend: common::Backend) 
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains(&format!("{}:2:", path.display())) && err.contains("project_id"), "{err}");
-    assert_eq!(count(&app, "project").await, 1);
+    assert_eq!(app.count_rows("project").await, 1);
     let _ = std::fs::remove_file(path);
     app.finish().await;
 }
@@ -482,8 +468,8 @@ async fn ndjson_repeated_key_last_line_wins_whatever_the_batch_size(app: &TestAp
     let mut states = Vec::new();
     for size in ["1", "2", "100"] {
         let fresh = match app.backend {
-            common::Backend::Sqlite => TestApp::sqlite().await,
-            common::Backend::Postgres => TestApp::postgres().await.unwrap(),
+            crate::common::Backend::Sqlite => TestApp::sqlite().await,
+            crate::common::Backend::Postgres => TestApp::postgres().await.unwrap(),
         };
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_metrics-api"))
             .args(["ingest", "--batch-size", size, path.to_str().unwrap()])

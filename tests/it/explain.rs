@@ -5,11 +5,9 @@
 //! HTTP with every statement recorded, then `EXPLAIN` of each recorded statement with its
 //! own parameters: no sequential scan of a metrics table, and the expected index by name.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::TestApp;
+use crate::common::TestApp;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 

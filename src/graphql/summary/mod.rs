@@ -6,13 +6,16 @@ use entity::metrics_summary::Model as Summary;
 use serde_json::Value;
 use uuid::Uuid;
 
+pub mod loader;
+
+use self::loader::{SummaryKey, SummaryPageKey};
 use super::args;
 use super::connection::SummaryConnection;
 use super::cursor;
-use super::loader;
-use super::loaders::{CanonicalJson, SummaryKey, SummaryPageKey};
+use super::dataloader;
+use super::loaders::CanonicalJson;
 use super::request_time;
-use crate::error::{ApiError, Result};
+use crate::error::Result;
 use crate::identity::normalize_time;
 use crate::store::summary::SummaryCursor;
 use crate::store::TimeRange;
@@ -74,7 +77,7 @@ impl ProjectSummaries {
             at: normalize_time(at.unwrap_or_else(|| request_time(ctx))),
             scope: scope.as_ref().map(CanonicalJson::new),
         };
-        let row = loader(ctx).load_one(key).await.map_err(ApiError::from)?;
+        let row = dataloader(ctx).load_one(key).await?;
         Ok(row.map(SummaryNode::from))
     }
 
@@ -103,7 +106,7 @@ impl ProjectSummaries {
             scope: scope.as_ref().map(CanonicalJson::new),
             limit: limit as u64 + 1,
         };
-        let rows = loader(ctx).load_one(key).await.map_err(ApiError::from)?.unwrap_or_default();
+        let rows = dataloader(ctx).load_one(key).await?.unwrap_or_default();
         Ok(SummaryConnection::from_rows(
             rows,
             limit,

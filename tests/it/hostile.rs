@@ -2,18 +2,17 @@
 //! expected HTTP status and error code, and afterwards the server still answers and the
 //! data is unchanged.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::fixtures::{self, pid};
+use crate::common::tokens::hs256 as tokens_hs256;
+use crate::common::{Backend, TestApp};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::fixtures::{self, pid};
-use common::{Backend, TestApp};
 use entity::sea_orm_active_enums::TimeGrain;
 use metrics_api::auth::{AuthConfig, ProjectsClaim};
-use metrics_api::server::ServerConfig;
+use metrics_api::http::ServerConfig;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 
@@ -39,15 +38,6 @@ struct Case {
 
 fn gql(name: &str, token: &Option<String>, q: impl Into<String>, vars: Value, status: u16, code: &'static str) -> Case {
     Case { name: name.into(), token: token.clone(), body: Body::Gql(q.into(), vars), status, code }
-}
-
-fn hs(claims: Value, secret: &[u8]) -> String {
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret).unwrap(),
-    )
-    .unwrap()
 }
 
 fn cases(a: uuid::Uuid, b: uuid::Uuid) -> Vec<Case> {
@@ -349,7 +339,7 @@ fn cases(a: uuid::Uuid, b: uuid::Uuid) -> Vec<Case> {
         gql("garbage token", &Some("abc".into()), "{ __typename }", json!({}), 401, "UNAUTHENTICATED"),
         gql(
             "expired token",
-            &Some(hs(json!({ "exp": now - 100, "projects": p, "scope": "metrics:read" }), SECRET)),
+            &Some(tokens_hs256(json!({ "exp": now - 100, "projects": p, "scope": "metrics:read" }), SECRET)),
             "{ __typename }",
             json!({}),
             401,
@@ -357,7 +347,10 @@ fn cases(a: uuid::Uuid, b: uuid::Uuid) -> Vec<Case> {
         ),
         gql(
             "token from the future",
-            &Some(hs(json!({ "exp": now + 600, "nbf": now + 300, "projects": p, "scope": "metrics:read" }), SECRET)),
+            &Some(tokens_hs256(
+                json!({ "exp": now + 600, "nbf": now + 300, "projects": p, "scope": "metrics:read" }),
+                SECRET,
+            )),
             "{ __typename }",
             json!({}),
             401,
@@ -365,7 +358,7 @@ fn cases(a: uuid::Uuid, b: uuid::Uuid) -> Vec<Case> {
         ),
         gql(
             "token signed with another key",
-            &Some(hs(
+            &Some(tokens_hs256(
                 json!({ "exp": now + 600, "projects": p, "scope": "metrics:read" }),
                 b"other-secret-other-secret-other-secret",
             )),

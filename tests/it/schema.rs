@@ -1,9 +1,7 @@
 //! `schema.graphql` is a contract: it must equal what the server serves, and every type,
 //! field, argument and enum value in it must be documented.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use serde_json::{json, Value};
 
 const SCHEMA_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql");

@@ -2,12 +2,10 @@
 //! backends, constraints hold, migrations go down and up, and the hand-written SQL twin
 //! matches the migration on PostgreSQL.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::fixtures::{self, pid};
-use common::{Backend, TestApp};
+use crate::common::fixtures::{self, pid};
+use crate::common::{Backend, TestApp};
 use entity::sea_orm_active_enums::TimeGrain;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};

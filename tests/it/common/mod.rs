@@ -4,16 +4,16 @@
 //! PostgreSQL tests read `TEST_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`). When no server answers they print one
 //! line and pass, unless `REQUIRE_POSTGRES=1`, which makes them fail.
-#![allow(dead_code)]
 
 pub mod fixtures;
+pub mod tokens;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 
 use metrics_api::db::{self, PoolSettings, StatementCounter};
-use metrics_api::server::{build_router, run, AppState, ServerConfig};
+use metrics_api::http::{build_router, run, AppState, ServerConfig};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use serde_json::{json, Value};
@@ -130,7 +130,8 @@ impl TestApp {
         db.set_metric_callback(move |info| sink.lock().unwrap().push(info.statement.clone()));
         // EXPLAIN checks run one large query on purpose: no complexity cap.
         let limits = metrics_api::graphql::limits::QueryLimits { max_complexity: usize::MAX, ..Default::default() };
-        let config = ServerConfig { query_limits: limits, ..ServerConfig::default() };
+        let schema = metrics_api::graphql::SchemaConfig { query_limits: limits, ..Default::default() };
+        let config = ServerConfig { schema, ..ServerConfig::default() };
         let app = Self::start(Backend::Postgres, db, statements, url, Cleanup::Database(name), config).await;
         Some((app, log))
     }
@@ -151,13 +152,6 @@ impl TestApp {
         }
         admin.close().await.ok();
         Some(name)
-    }
-
-    /// Both backends, where available: the same test body runs on each.
-    pub async fn each() -> Vec<TestApp> {
-        let mut apps = vec![Self::sqlite().await];
-        apps.extend(Self::postgres().await);
-        apps
     }
 
     async fn start(
@@ -223,6 +217,19 @@ impl TestApp {
             err["extensions"]["code"].as_str().unwrap_or_default().to_owned(),
             err["message"].as_str().unwrap_or_default().to_owned(),
         )
+    }
+
+    /// The `n` column of a one-row query (`SELECT COUNT(*) AS n ...`), straight from the
+    /// server's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let stmt = Statement::from_string(self.db_backend(), sql.to_owned());
+        let row = self.db.query_one_raw(stmt).await.expect("count query").expect("one row");
+        row.try_get("", "n").expect("column n")
+    }
+
+    /// The number of rows of `table`.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        self.count(&format!("SELECT COUNT(*) AS n FROM {table}")).await
     }
 
     /// How many SQL statements `f` ran through the server's connection.

@@ -10,10 +10,12 @@ use entity::sea_orm_active_enums::TimeGrain;
 use serde_json::Value;
 use uuid::Uuid;
 
+pub mod loader;
+
+use self::loader::{BreakdownLatestKey, BreakdownRangeKey};
 use super::args;
-use super::loader;
-use super::loaders::{BreakdownLatestKey, BreakdownRangeKey};
-use super::trend::GrainArg;
+use super::dataloader;
+use super::grain::GrainArg;
 use crate::buckets;
 use crate::error::{ApiError, Result};
 use crate::identity::normalize_time;
@@ -128,7 +130,7 @@ impl ProjectBreakdowns {
                     from: b,
                     to,
                 };
-                let rows = loader(ctx).load_one(key).await.map_err(ApiError::from)?.unwrap_or_default();
+                let rows = dataloader(ctx).load_one(key).await?.unwrap_or_default();
                 return Ok(build(&metric_key, &dimension_key, grain, Some(b), &rows));
             }
             (g, None) => {
@@ -138,7 +140,7 @@ impl ProjectBreakdowns {
                     dimension_key: dimension_key.clone(),
                     grain: g,
                 };
-                loader(ctx).load_one(key).await.map_err(ApiError::from)?.unwrap_or_default()
+                dataloader(ctx).load_one(key).await?.unwrap_or_default()
             }
         };
         Ok(build(&metric_key, &dimension_key, grain, None, &rows))
@@ -168,7 +170,7 @@ impl ProjectBreakdowns {
             from,
             to,
         };
-        let rows = loader(ctx).load_one(key).await.map_err(ApiError::from)?.unwrap_or_default();
+        let rows = dataloader(ctx).load_one(key).await?.unwrap_or_default();
         let mut by_bucket: BTreeMap<DateTime<Utc>, Vec<BreakdownPoint>> = BTreeMap::new();
         for r in rows {
             if let Some(b) = r.time_bucket {

@@ -1,11 +1,38 @@
 //! The command line. Every option can also come from the environment (named on each
 //! field); `.env.example` lists them all.
+//!
+//! Defaults live once, in the domain types (`QueryLimits`, `ServerConfig`,
+//! `SchemaConfig`, `BatchLimits`, `PoolSettings`): clap reads them from there, and each
+//! group of arguments has one conversion into its settings (below, at the end).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::db::DEFAULT_DATABASE_URL;
+use crate::auth::AuthConfig;
+use crate::catalog::Catalog;
+use crate::db::{PoolSettings, DEFAULT_DATABASE_URL};
+use crate::graphql::limits::QueryLimits;
+use crate::graphql::SchemaConfig;
+use crate::http::ServerConfig;
+use crate::ingest::BatchLimits;
+use crate::retention::Policy;
+
+/// Defaults as clap wants them, read from the domain types (computed once per parse).
+fn server_default() -> ServerConfig {
+    ServerConfig::default()
+}
+
+fn limits_default() -> QueryLimits {
+    QueryLimits::default()
+}
+
+/// A duration as clap shows and parses it (`10s`, `2s`).
+fn human(d: Duration) -> humantime::Duration {
+    d.into()
+}
 
 /// metrics-api: a GraphQL API serving a metrics read model to dashboards.
 #[derive(Debug, Parser)]
@@ -20,12 +47,6 @@ pub struct Cli {
     /// the built-in defaults. Used by `retention` and served as `metricCatalog`.
     #[arg(long, env = "METRICS_CATALOG", global = true)]
     pub catalog: Option<std::path::PathBuf>,
-
-    /// What a write does with an unknown project id: `auto` registers it (a standalone
-    /// database), `strict` refuses the batch (a host database whose system owns
-    /// `project`). Used by `serve` and `ingest`.
-    #[arg(long, env = "PROJECT_REGISTRATION", value_enum, default_value = "auto", global = true)]
-    pub project_registration: crate::ingest::ProjectRegistration,
 
     /// Log format: `text` for people, `json` (one object a line) for log pipelines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text", global = true)]
@@ -88,7 +109,7 @@ pub struct ServeArgs {
 
     /// Largest request body accepted on /graphql, in bytes (default 16 MiB): bounds the
     /// memory a single mutation can take.
-    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = server_default().max_body_bytes)]
     pub max_body_bytes: usize,
 
     /// Run the retention job in the background every this long (`1h`, the default:
@@ -114,16 +135,19 @@ pub struct ServeArgs {
     pub cors_origins: Vec<String>,
 
     /// `max-age` (seconds) of cacheable query answers; 0 sends `no-store`.
-    #[arg(long, env = "CACHE_MAX_AGE", default_value_t = 60)]
+    #[arg(long, env = "CACHE_MAX_AGE", default_value_t = server_default().cache_max_age)]
     pub cache_max_age: u64,
 
     /// Entries of the automatic persisted query cache (LRU).
-    #[arg(long, env = "APQ_CAPACITY", default_value_t = 4096)]
+    #[arg(long, env = "APQ_CAPACITY", default_value_t = SchemaConfig::default().apq_capacity)]
     pub apq_capacity: usize,
 
     /// Rows per mutation call: bounds a write transaction (split bigger batches).
-    #[arg(long, env = "MAX_BATCH_ROWS", default_value_t = 10_000)]
+    #[arg(long, env = "MAX_BATCH_ROWS", default_value_t = BatchLimits::default().max_rows)]
     pub max_batch_rows: usize,
+
+    #[command(flatten)]
+    pub writes: WriteArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -133,8 +157,11 @@ pub struct IngestArgs {
     pub files: Vec<String>,
 
     /// Rows per transaction.
-    #[arg(long, env = "INGEST_BATCH_SIZE", default_value_t = 1000)]
+    #[arg(long, env = "INGEST_BATCH_SIZE", default_value_t = crate::ingest::ndjson::DEFAULT_BATCH_SIZE)]
     pub batch_size: usize,
+
+    #[command(flatten)]
+    pub writes: WriteArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -176,25 +203,25 @@ pub struct AuthArgs {
 #[derive(Debug, Args, Clone)]
 pub struct LimitArgs {
     /// Maximum query depth.
-    #[arg(long, env = "MAX_DEPTH", default_value_t = 20)]
+    #[arg(long, env = "MAX_DEPTH", default_value_t = limits_default().max_depth)]
     pub max_depth: usize,
     /// Maximum query complexity (lists weigh their page size, trends their buckets).
-    #[arg(long, env = "MAX_COMPLEXITY", default_value_t = 50_000)]
+    #[arg(long, env = "MAX_COMPLEXITY", default_value_t = limits_default().max_complexity)]
     pub max_complexity: usize,
     /// Maximum aliased fields in one operation.
-    #[arg(long, env = "MAX_ALIASES", default_value_t = 256)]
+    #[arg(long, env = "MAX_ALIASES", default_value_t = limits_default().max_aliases)]
     pub max_aliases: usize,
     /// Maximum root fields in one operation.
-    #[arg(long, env = "MAX_ROOT_FIELDS", default_value_t = 50)]
+    #[arg(long, env = "MAX_ROOT_FIELDS", default_value_t = limits_default().max_root_fields)]
     pub max_root_fields: usize,
     /// Maximum requests in one batched request.
-    #[arg(long, env = "MAX_BATCH", default_value_t = 10)]
+    #[arg(long, env = "MAX_BATCH", default_value_t = limits_default().max_batch)]
     pub max_batch: usize,
     /// Request timeout; also PostgreSQL's `statement_timeout`.
-    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s")]
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value_t = human(limits_default().timeout))]
     pub request_timeout: humantime::Duration,
     /// How long a request waits for a database connection before `SERVICE_UNAVAILABLE`.
-    #[arg(long, env = "DB_ACQUIRE_TIMEOUT", default_value = "2s")]
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT", default_value_t = human(PoolSettings::default().acquire_timeout))]
     pub db_acquire_timeout: humantime::Duration,
     /// Refuse introspection (`__schema`, `__type`).
     #[arg(long, env = "NO_INTROSPECTION")]
@@ -216,6 +243,65 @@ pub struct TokenArgs {
     pub ttl: humantime::Duration,
 }
 
+impl LimitArgs {
+    /// The query limits these arguments set.
+    pub fn query_limits(&self) -> QueryLimits {
+        QueryLimits {
+            max_depth: self.max_depth,
+            max_complexity: self.max_complexity,
+            max_aliases: self.max_aliases,
+            max_root_fields: self.max_root_fields,
+            max_batch: self.max_batch,
+            timeout: self.request_timeout.into(),
+            introspection: !self.no_introspection,
+        }
+    }
+
+    /// The pool of a server: requests wait at most `db_acquire_timeout` for a
+    /// connection, and PostgreSQL cancels a statement at the request timeout.
+    pub fn pool_settings(&self) -> PoolSettings {
+        PoolSettings {
+            acquire_timeout: self.db_acquire_timeout.into(),
+            statement_timeout: Some(self.request_timeout.into()),
+            ..PoolSettings::default()
+        }
+    }
+}
+
+impl AuthArgs {
+    /// The token checks of `--jwt-secret` / `--jwt-public-key`, or `None` (auth off).
+    pub fn auth_config(&self) -> Result<Option<AuthConfig>, crate::auth::KeyError> {
+        let (iss, aud) = (self.jwt_issuer.clone(), self.jwt_audience.clone());
+        Ok(match (&self.jwt_secret, &self.jwt_public_key) {
+            (Some(secret), _) => Some(AuthConfig::hs256(secret.as_bytes(), iss, aud)?),
+            (None, Some(path)) => Some(AuthConfig::public_key(path, iss, aud)?),
+            (None, None) => None,
+        })
+    }
+}
+
+impl ServeArgs {
+    /// The server settings these arguments set, with the loaded catalog and token checks.
+    pub fn server_config(&self, catalog: Arc<Catalog>, auth: Option<AuthConfig>) -> ServerConfig {
+        ServerConfig {
+            schema: SchemaConfig {
+                query_limits: self.limits.query_limits(),
+                batch_limits: BatchLimits {
+                    max_rows: self.max_batch_rows,
+                    registration: self.writes.project_registration,
+                },
+                catalog,
+                policy: Policy::default(),
+                apq_capacity: self.apq_capacity,
+            },
+            max_body_bytes: self.max_body_bytes,
+            auth: auth.map(Arc::new),
+            cors_origins: self.cors_origins.clone(),
+            cache_max_age: self.cache_max_age,
+        }
+    }
+}
+
 /// A period, or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Every(pub Option<std::time::Duration>);
@@ -230,4 +316,48 @@ fn parse_every(s: &str) -> Result<Every, String> {
         return Err("the period must be longer than 0; use `off` to turn retention off".into());
     }
     Ok(Every(Some(d)))
+}
+
+/// How writes treat project ids (`serve` and `ingest`).
+#[derive(Debug, Args, Clone)]
+pub struct WriteArgs {
+    /// What a write does with an unknown project id: `auto` registers it (a standalone
+    /// database), `strict` refuses the batch (a host database whose system owns
+    /// `project`: a mistyped id is an error, not a new project).
+    #[arg(long, env = "PROJECT_REGISTRATION", value_enum, default_value_t = BatchLimits::default().registration)]
+    pub project_registration: crate::ingest::ProjectRegistration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With no flag and no environment, the parsed settings are the domain defaults.
+    #[test]
+    fn defaults_come_from_the_domain_types() {
+        let cli = Cli::try_parse_from(["metrics-api", "serve"]).expect("parses");
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        let parsed = args.server_config(Arc::new(Catalog::default()), None);
+        let default = ServerConfig::default();
+        assert_eq!(parsed.max_body_bytes, default.max_body_bytes);
+        assert_eq!(parsed.cache_max_age, default.cache_max_age);
+        assert_eq!(parsed.schema.apq_capacity, default.schema.apq_capacity);
+        assert_eq!(parsed.schema.batch_limits.max_rows, default.schema.batch_limits.max_rows);
+        let (l, d) = (parsed.schema.query_limits, QueryLimits::default());
+        assert_eq!(
+            (l.max_depth, l.max_complexity, l.max_aliases, l.max_root_fields, l.max_batch, l.timeout, l.introspection),
+            (d.max_depth, d.max_complexity, d.max_aliases, d.max_root_fields, d.max_batch, d.timeout, d.introspection)
+        );
+        assert_eq!(args.limits.pool_settings().acquire_timeout, PoolSettings::default().acquire_timeout);
+    }
+
+    #[test]
+    fn flags_override_the_defaults() {
+        let cli = Cli::try_parse_from(["metrics-api", "serve", "--max-depth", "7", "--request-timeout", "3s"])
+            .expect("parses");
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        let l = args.limits.query_limits();
+        assert_eq!((l.max_depth, l.timeout), (7, Duration::from_secs(3)));
+        assert_eq!(args.limits.pool_settings().statement_timeout, Some(Duration::from_secs(3)));
+    }
 }

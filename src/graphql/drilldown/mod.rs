@@ -7,12 +7,14 @@ use entity::metrics_drilldown::Model as Drilldown;
 use serde_json::Value;
 use uuid::Uuid;
 
+pub mod loader;
+
+use self::loader::DrilldownKey;
 use super::args;
 use super::connection::DrilldownConnection;
 use super::cursor;
-use super::loader;
-use super::loaders::DrilldownKey;
-use crate::error::{ApiError, Result};
+use super::dataloader;
+use crate::error::Result;
 use crate::identity::normalize_time;
 use crate::store::drilldown::{DrilldownCursor, DrilldownFilter, DrilldownOrder as StoreOrder};
 use crate::store::TimeRange;
@@ -125,7 +127,7 @@ impl ProjectDrilldowns {
             },
             limit: limit as u64 + 1,
         };
-        let rows = loader(ctx).load_one(key).await.map_err(ApiError::from)?.unwrap_or_default();
+        let rows = dataloader(ctx).load_one(key).await?.unwrap_or_default();
         Ok(DrilldownConnection::from_rows(
             rows,
             limit,

@@ -1,0 +1,142 @@
+//! Every place where behaviour depends on a dependency's message text, in one module.
+//!
+//! Why: async-graphql, axum and sqlx report some conditions only as text (async-graphql's
+//! depth and complexity refusals, the Apollo persisted-query miss, the body-limit
+//! rejection, sqlx's pool timeout and URL errors). The API turns them into stable codes,
+//! so a dependency upgrade that rewords one would silently change what clients see. Each
+//! match below has a test that provokes the real condition through the real dependency
+//! and checks the match still recognises it: an upgrade that changes a text fails a test.
+
+use sea_orm::DbErr;
+
+/// async-graphql's refusal of a query deeper than `limit_depth` (and of a document that
+/// exhausts its recursion guard).
+pub fn is_depth_limit(message: &str) -> bool {
+    matches!(message, "Query is nested too deep." | "recursion limit exceeded.")
+}
+
+/// async-graphql's refusal of a query over `limit_complexity`.
+pub fn is_complexity_limit(message: &str) -> bool {
+    message == "Query is too complex."
+}
+
+/// async-graphql's Apollo persisted-query extension: the hash is unknown, the client
+/// resends the query text (the protocol fixes this message).
+pub fn is_persisted_query_not_found(message: &str) -> bool {
+    message == "PersistedQueryNotFound"
+}
+
+/// A request body cut off by `RequestBodyLimitLayer`, as the GraphQL extractor reports it.
+pub fn is_body_too_large(rejection: &str) -> bool {
+    rejection.contains("length limit")
+}
+
+/// A database error that means "cannot reach the database" rather than a bad query.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) || err.to_string().contains("pool timed out")
+}
+
+/// A connection error caused by the URL itself, not by the server behind it.
+pub fn is_malformed_url(reason: &str) -> bool {
+    reason.contains("invalid") && reason.contains("URL") || reason.contains("parse") || reason.contains("UrlParse")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Request, Schema};
+
+    struct Query;
+
+    #[Object]
+    impl Query {
+        async fn node(&self) -> Query {
+            Query
+        }
+        async fn value(&self) -> i32 {
+            1
+        }
+    }
+
+    fn schema() -> async_graphql::SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
+        Schema::build(Query, EmptyMutation, EmptySubscription)
+    }
+
+    async fn first_error(schema: Schema<Query, EmptyMutation, EmptySubscription>, req: Request) -> String {
+        let resp = schema.execute(req).await;
+        resp.errors.first().map(|e| e.message.clone()).expect("an error")
+    }
+
+    #[tokio::test]
+    async fn async_graphql_depth_refusal_is_recognised() {
+        let m =
+            first_error(schema().limit_depth(2).finish(), Request::new("{ node { node { node { value } } } }")).await;
+        assert!(is_depth_limit(&m), "async-graphql now says {m:?}");
+    }
+
+    #[tokio::test]
+    async fn async_graphql_complexity_refusal_is_recognised() {
+        let m = first_error(schema().limit_complexity(2).finish(), Request::new("{ node { node { value } } }")).await;
+        assert!(is_complexity_limit(&m), "async-graphql now says {m:?}");
+    }
+
+    #[tokio::test]
+    async fn async_graphql_persisted_query_miss_is_recognised() {
+        use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
+        let schema = schema().extension(ApolloPersistedQueries::new(LruCacheStorage::new(4))).finish();
+        let mut req = Request::new("");
+        req.extensions.insert(
+            "persistedQuery".into(),
+            async_graphql::Value::from_json(serde_json::json!({"version": 1, "sha256Hash": "00"})).expect("json"),
+        );
+        let m = first_error(schema, req).await;
+        assert!(is_persisted_query_not_found(&m), "async-graphql now says {m:?}");
+    }
+
+    #[tokio::test]
+    async fn axum_body_limit_rejection_is_recognised() {
+        use async_graphql_axum::{rejection::GraphQLRejection, GraphQLRequest};
+        use axum::routing::post;
+        async fn handler(req: Result<GraphQLRequest, GraphQLRejection>) -> String {
+            match req {
+                Ok(_) => "accepted".into(),
+                Err(r) => r.0.to_string(),
+            }
+        }
+        let router =
+            axum::Router::new().route("/", post(handler)).layer(tower_http::limit::RequestBodyLimitLayer::new(1024));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let body = format!("{{\"query\": \"{{ {} }}\"}}", "a ".repeat(4096));
+        let text = reqwest::Client::new()
+            .post(format!("http://{addr}/"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("send")
+            .text()
+            .await
+            .expect("text");
+        assert!(is_body_too_large(&text), "the body-limit rejection now says {text:?}");
+    }
+
+    #[tokio::test]
+    async fn sqlx_pool_timeout_is_unavailable() {
+        use sea_orm::{ConnectOptions, ConnectionTrait, Database, TransactionTrait};
+        let mut opts = ConnectOptions::new("sqlite::memory:");
+        opts.max_connections(1).min_connections(0).acquire_timeout(std::time::Duration::from_millis(50));
+        let db = Database::connect(opts).await.expect("sqlite");
+        // Hold the only connection, then ask for another.
+        let _held = db.begin().await.expect("begin");
+        let err = db.execute_unprepared("SELECT 1").await.expect_err("the pool is empty");
+        assert!(is_unavailable(&err), "a pool timeout is now reported as {err:?}");
+    }
+
+    #[tokio::test]
+    async fn sqlx_malformed_url_is_recognised() {
+        let err = sea_orm::Database::connect("postgres://u@h:notaport/db").await.expect_err("bad port");
+        assert!(is_malformed_url(&err.to_string()), "a malformed URL is now reported as {err}");
+    }
+}

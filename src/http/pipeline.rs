@@ -1,0 +1,229 @@
+//! One GraphQL request through the HTTP layer, as a short sequence of named steps:
+//!
+//! 1. [`Operation::read`]: parse each query once (the executor reuses the document) to
+//!    learn the operation's name and whether it mutates;
+//! 2. [`authenticate`]: the bearer token, when auth is on;
+//! 3. [`check_batch`]: the batch size limit;
+//! 4. [`run_within_timeout`]: execute with per-request loaders, then name limit errors
+//!    and give every error a code;
+//! 5. [`answer`]: request ids on errors, cache headers and ETag;
+//! 6. log and count (statements, duration, outcome).
+//!
+//! Every step before execution answers on its own (`Err(Response)`) without running SQL.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::{BatchRequest, BatchResponse};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use tracing::Instrument;
+
+use super::cache::{set_cache_headers, with_etag};
+use super::handlers::{error_response, respond};
+use super::AppState;
+use crate::auth::{authenticate as check_token, Principal};
+use crate::error::ErrorCode;
+use crate::graphql::limits;
+
+/// What the HTTP layer reads of a request's documents before executing them.
+struct Operation {
+    /// Whether any operation of the batch is a mutation (never cached).
+    mutation: bool,
+    /// The label for logs and metrics.
+    label: String,
+}
+
+impl Operation {
+    /// Parses each query once: the request keeps the document for the executor, and the
+    /// operation name and the mutation check read it here. A `GET` is marked read-only,
+    /// so a mutation reached through a persisted query's hash is refused too (see
+    /// `limits::DocumentLimits`, which also checks the document limits).
+    fn read(batch: &mut BatchRequest, method: &Method) -> Self {
+        let (mut mutation, mut name) = (false, None);
+        for r in batch.iter_mut() {
+            if method == Method::GET {
+                r.data.insert(limits::ReadOnlyRequest);
+            }
+            let given = r.operation_name.clone();
+            if let Ok(doc) = r.parsed_query() {
+                mutation |= doc_is_mutation(doc);
+                if name.is_none() {
+                    name = given.or_else(|| doc_operation_name(doc));
+                }
+            }
+        }
+        Operation { mutation, label: crate::observe::operation_label(name.as_deref()) }
+    }
+}
+
+/// Executes a GraphQL request: the steps of the module doc. Every statement the request
+/// runs is counted (see [`crate::observe`]).
+pub async fn execute(state: &AppState, headers: &HeaderMap, mut batch: BatchRequest, method: Method) -> Response {
+    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+    let operation = Operation::read(&mut batch, &method);
+    let span = tracing::info_span!(
+        "graphql",
+        request_id = %request_id,
+        operation = %operation.label,
+        statements = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let statements = Arc::new(AtomicU64::new(0));
+    let outcome = crate::observe::REQUEST_STATEMENTS
+        .scope(statements.clone(), checked(state, headers, batch).instrument(span.clone()))
+        .await;
+    let (resp, outcome) = answer(state, headers, outcome, &request_id, &operation, &method).await;
+    let n = statements.load(Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    span.record("statements", n);
+    span.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
+    span.record("outcome", outcome);
+    span.in_scope(|| tracing::info!(status = resp.status().as_u16(), "request served"));
+    crate::observe::record_request(&operation.label, outcome, elapsed.as_secs_f64(), n);
+    resp
+}
+
+/// A refusal before or instead of execution: the HTTP status and the one error.
+struct Refusal {
+    status: StatusCode,
+    /// Boxed: refusals are rare, and a small `Err` keeps the happy path's results small.
+    error: Box<async_graphql::ServerError>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, error: async_graphql::ServerError) -> Self {
+        Refusal { status, error: Box::new(error) }
+    }
+
+    /// The GraphQL-shaped answer; a 401 also names the scheme (`WWW-Authenticate`).
+    fn into_response(self, headers: &HeaderMap) -> Response {
+        let mut r = error_response(headers, self.status, *self.error);
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+/// Steps 2 to 4. `Err` is an answer given without executing.
+async fn checked(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> Result<BatchResponse, Response> {
+    let run = async {
+        let who = authenticate(state, headers)?;
+        check_batch(state, &batch)?;
+        run_within_timeout(state, batch, &who).await
+    };
+    run.await.map_err(|refusal| refusal.into_response(headers))
+}
+
+/// The caller's rights from the bearer token (full rights when auth is off); a bad or
+/// missing token is a 401.
+fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, Refusal> {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    check_token(state.config.auth.as_deref(), authorization)
+        .map_err(|e| Refusal::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated.server_error(e.to_string())))
+}
+
+/// Refuses a batch of more requests than `max_batch`.
+fn check_batch(state: &AppState, batch: &BatchRequest) -> Result<(), Refusal> {
+    let max = state.config.schema.query_limits.max_batch;
+    match batch {
+        BatchRequest::Batch(rs) if rs.len() > max => {
+            let message = format!("the batch holds {} requests; the limit (max_batch) is {max}", rs.len());
+            Err(Refusal::new(StatusCode::OK, limits::exceeded("max_batch", max, message)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Executes within the request timeout, then names limit errors and gives every error
+/// a code. Dropping the execution at the timeout drops its queries: sqlx closes a
+/// connection whose query was cut off instead of returning it to the pool mid-statement.
+async fn run_within_timeout(state: &AppState, batch: BatchRequest, who: &Principal) -> Result<BatchResponse, Refusal> {
+    let limits = state.config.schema.query_limits;
+    let queries: Vec<String> = batch.iter().map(|r| r.query.clone()).collect();
+    let exec = crate::graphql::execute(&state.schema, &state.db, batch, who);
+    let Ok(mut response) = tokio::time::timeout(limits.timeout, exec).await else {
+        tracing::warn!(timeout_ms = limits.timeout.as_millis() as u64, "request timed out");
+        let message = format!("the request took longer than the limit of {} ms; narrow it", limits.timeout.as_millis());
+        return Err(Refusal::new(StatusCode::OK, ErrorCode::Timeout.server_error(message)));
+    };
+    for (r, query) in responses_mut(&mut response).into_iter().zip(queries.iter()) {
+        limits::name_limit_errors(&mut r.errors, &limits);
+        crate::graphql::codes::assign(&mut r.errors, query);
+    }
+    Ok(response)
+}
+
+fn responses_mut(response: &mut BatchResponse) -> Vec<&mut async_graphql::Response> {
+    match response {
+        BatchResponse::Single(r) => vec![r],
+        BatchResponse::Batch(rs) => rs.iter_mut().collect(),
+    }
+}
+
+/// Step 5: the HTTP answer and its outcome label (`ok`, `error`, `refused`). Request ids
+/// go on every error, so a client's report can be found in the logs; only a fully
+/// successful query is cacheable (batches are not: their parts may differ in freshness).
+async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    outcome: Result<BatchResponse, Response>,
+    request_id: &str,
+    operation: &Operation,
+    method: &Method,
+) -> (Response, &'static str) {
+    let (mut resp, label) = match outcome {
+        Ok(mut response) => {
+            let responses = responses_mut(&mut response);
+            let ok = responses.iter().all(|r| r.is_ok());
+            for r in responses {
+                tag_request_id(&mut r.errors, request_id);
+            }
+            let hint = match &response {
+                BatchResponse::Single(r) => r.cache_control.max_age,
+                BatchResponse::Batch(_) => -1,
+            };
+            let mut resp = respond(headers, response);
+            let cacheable = ok && !operation.mutation && hint != -1;
+            set_cache_headers(&mut resp, &state.config, cacheable, hint);
+            if cacheable && method == Method::GET {
+                resp = with_etag(headers, resp).await;
+            }
+            (resp, if ok { "ok" } else { "error" })
+        }
+        Err(resp) => (resp, "refused"),
+    };
+    if label != "ok" {
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    (resp, label)
+}
+
+/// Puts the request id on every error, so a client's report can be found in the logs.
+fn tag_request_id(errors: &mut [async_graphql::ServerError], request_id: &str) {
+    for e in errors {
+        e.extensions.get_or_insert_with(Default::default).set("requestId", request_id);
+    }
+}
+
+/// The name of a document's only operation.
+fn doc_operation_name(doc: &ExecutableDocument) -> Option<String> {
+    match &doc.operations {
+        // A named operation is kept under its name, even alone.
+        DocumentOperations::Multiple(ops) if ops.len() == 1 => ops.keys().next().map(|n| n.to_string()),
+        _ => None,
+    }
+}
+
+fn doc_is_mutation(doc: &ExecutableDocument) -> bool {
+    doc.operations.iter().any(|(_, op)| op.node.ty == OperationType::Mutation)
+}
+
+/// Whether a query text holds a mutation operation.
+pub(super) fn is_mutation(query: &str) -> bool {
+    async_graphql::parser::parse_query(query).is_ok_and(|doc| doc_is_mutation(&doc))
+}

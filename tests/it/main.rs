@@ -1,0 +1,18 @@
+//! The integration suite, one crate: the harness in `common` compiles once and every
+//! helper lives once. Each module is one area; most tests run once per backend through
+//! `both_backends!` / `each_backend!` (SQLite always, PostgreSQL at `TEST_DATABASE_URL`).
+
+#[macro_use]
+mod common;
+
+mod explain;
+mod hostile;
+mod ingest;
+mod migrations;
+mod operations;
+mod properties;
+mod read_api;
+mod retention;
+mod schema;
+mod security;
+mod transport;
