@@ -55,10 +55,11 @@ pub async fn run_once(db: &DatabaseConnection, catalog: &Catalog, policy: &Polic
     Ok(Tick::Ran(result?, started.elapsed()))
 }
 
-/// Runs the job every `every`, from the first tick at start, logging each run. A failed
+/// Runs the job every `every`, the first time one period after start (a server started
+/// for a demo or a test does not compact its data at once), logging each run. A failed
 /// run is logged and retried at the next tick (every step is idempotent).
 pub async fn every(db: DatabaseConnection, catalog: Arc<Catalog>, policy: Policy, every: Duration) {
-    let mut tick = tokio::time::interval(every);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

@@ -473,48 +473,6 @@ fn cli(args: &[&str], url: &str) -> (bool, String, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
-/// `metrics-api serve` on a free port, until dropped (the child is killed by its handle).
-struct Served {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn serve(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> Served {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_metrics-api"))
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .args(args)
-        .envs(env.iter().copied())
-        .env("DATABASE_URL", database_url)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start serve");
-    let served = Served { child, url: format!("http://127.0.0.1:{port}") };
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    for _ in 0..100 {
-        if let Ok(r) = client.get(format!("{}/healthz", served.url)).send().await {
-            if r.status().is_success() {
-                return served;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("serve did not start");
-}
-
-async fn post(url: &str, query: &str, variables: serde_json::Value) -> serde_json::Value {
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let r = client.post(format!("{url}/graphql")).json(&json!({ "query": query, "variables": variables })).send().await;
-    r.unwrap().json().await.unwrap()
-}
-
 /// Observation 4: a host database with its own `project` takes the SQL file; the result
 /// is recognised by `migrate` and served (`--no-migrate` too); writes register unknown
 /// projects by id alone, taking the host's defaults.
@@ -529,13 +487,18 @@ async fn host_database_takes_the_sql_file_and_serves_it() {
     db.execute_unprepared(&std::fs::read_to_string(SQL_FILE).unwrap()).await.expect("the SQL file over a host project");
     // Served without migrating: ready, reads the host's project, writes.
     {
-        let served = serve(&url, &["--no-migrate", "--retention-every", "off"], &[]).await;
+        let served = crate::common::served::serve(&url, &["--no-migrate", "--retention-every", "off"], &[]).await;
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let ready = client.get(format!("{}/readyz", served.url)).send().await.unwrap();
         assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
-        let d = post(&served.url, "query($p: UUID!) { project(id: $p) { name } }", json!({ "p": pid(1) })).await;
+        let d = crate::common::served::post(
+            &served.url,
+            "query($p: UUID!) { project(id: $p) { name } }",
+            json!({ "p": pid(1) }),
+        )
+        .await;
         assert_eq!(d["data"]["project"]["name"], "Host project", "{d}");
-        let w = post(
+        let w = crate::common::served::post(
             &served.url,
             r#"mutation($p: UUID!) { upsertTrendPoints(points: [{projectId: $p, metricKey: "m", grain: DAY, bucket: "2026-03-01T00:00:00Z", value: 1}]) { inserted } }"#,
             json!({ "p": pid(2) }),

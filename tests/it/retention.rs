@@ -497,3 +497,62 @@ both_backends!(
     current_snapshots_stay_while_current,
     breakdown_buckets_age_from_their_end,
 );
+
+/// `serve` runs retention on its period (here 1 s; `--retention-every off` turns it off)
+/// and exposes rows folded, rows deleted, the last run's time and duration on /metrics.
+async fn serve_runs_retention_on_its_period(app: &TestApp) {
+    let p = pid(1);
+    fixtures::project(&app.db, p, "a").await;
+    fold_fixture(app, p).await;
+    fixtures::summary(&app.db, p, "2025-01-01T00:00:00Z", None, json!({})).await;
+    let fine = "SELECT COUNT(*) AS n FROM metrics_trend_point WHERE time_grain <> 'week'";
+    {
+        let _off = crate::common::served::serve(&app.database_url, &["--retention-every", "off"], &[]).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert_eq!(app.count(fine).await, 95, "[{:?}] off: nothing runs", app.backend);
+    }
+    let served = crate::common::served::serve(&app.database_url, &["--retention-every", "1s"], &[]).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = client.get(format!("{}/metrics", served.url)).send().await.unwrap().text().await.unwrap();
+        if metrics.contains("metrics_api_retention_last_run_timestamp_seconds") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.count(fine).await, 0, "[{:?}] the scheduled run folded the old points", app.backend);
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{metrics}"))
+    };
+    assert_eq!(value("metrics_api_retention_rows_folded_total"), 95.0);
+    assert_eq!(value("metrics_api_retention_rows_deleted_total"), 1.0, "the old summary");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!((now - value("metrics_api_retention_last_run_timestamp_seconds")).abs() < 60.0);
+    assert!(value("metrics_api_retention_last_run_duration_seconds") >= 0.0);
+}
+
+/// Several servers on one PostgreSQL database: one runs retention at a time (advisory
+/// lock); the others skip the tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_at_a_time_runs_retention_on_postgres() {
+    use metrics_api::retention::schedule::{run_once, Tick, ADVISORY_LOCK_KEY};
+    use sea_orm::TransactionTrait;
+    let Some(app) = TestApp::postgres().await else { return };
+    let other = app.db.begin().await.unwrap();
+    let lock = format!("SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})");
+    other.execute_unprepared(&lock).await.unwrap();
+    let tick = run_once(&app.db, &Catalog::default(), &Policy::default()).await.unwrap();
+    assert!(matches!(tick, Tick::Skipped), "{tick:?}");
+    other.rollback().await.unwrap();
+    let tick = run_once(&app.db, &Catalog::default(), &Policy::default()).await.unwrap();
+    assert!(matches!(tick, Tick::Ran(..)), "{tick:?}");
+    app.finish().await;
+}
+
+both_backends!(serve_runs_retention_on_its_period);

@@ -6,6 +6,7 @@
 //! line and pass, unless `REQUIRE_POSTGRES=1`, which makes them fail.
 
 pub mod fixtures;
+pub mod served;
 pub mod tokens;
 
 use std::path::PathBuf;
