@@ -16,3 +16,4 @@ mod retention;
 mod schema;
 mod security;
 mod transport;
+mod write_streams;
