@@ -19,7 +19,8 @@
 //! - [`store`]: every SQL statement; no GraphQL types.
 //! - [`db`]: opening either backend, pool settings, the statement counter.
 //! - [`ingest`]: the write side: validated, idempotent, all-or-nothing batch upserts.
-//! - [`retention`]: the retention and downsampling job (spec section 5).
+//! - [`retention`]: the retention and downsampling job (spec section 5): exact folding of
+//!   late and corrected points, and the schedule `serve` runs it on.
 //! - [`catalog`]: the metric catalog (aggregation per metric key, unit, description).
 //! - [`identity`]: deterministic UUIDv5 row ids and canonical JSON.
 //! - [`buckets`]: UTC bucket arithmetic per grain.

@@ -36,6 +36,21 @@ pub fn is_unavailable(err: &DbErr) -> bool {
     matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) || err.to_string().contains("pool timed out")
 }
 
+/// A NOT NULL violation (PostgreSQL SQLSTATE 23502, SQLite extended code 1299): the
+/// host's `project` table has a NOT NULL column without a default, so registering a
+/// project by id alone fails. Provoked on both backends by
+/// `tests/it/ingest.rs::auto_registration_into_a_host_table_without_defaults`.
+pub fn is_not_null_violation(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => match &**e {
+            sea_orm::sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("23502" | "1299")),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 /// A connection error caused by the URL itself, not by the server behind it.
 pub fn is_malformed_url(reason: &str) -> bool {
     reason.contains("invalid") && reason.contains("URL") || reason.contains("parse") || reason.contains("UrlParse")

@@ -40,7 +40,8 @@ impl From<UpsertCounts> for UpsertResult {
 /// A summary snapshot to record (see `Summary`).
 #[derive(InputObject)]
 pub struct SummaryInput {
-    /// The project; an unknown id registers the project.
+    /// The project; an unknown id registers the project, or refuses the batch under
+    /// strict project registration.
     pub project_id: Uuid,
     /// When the snapshot was taken.
     pub captured_at: DateTime<Utc>,
@@ -55,7 +56,8 @@ pub struct SummaryInput {
 /// A trend point to upsert (see `TrendPoint`).
 #[derive(InputObject)]
 pub struct TrendPointInput {
-    /// The project; an unknown id registers the project.
+    /// The project; an unknown id registers the project, or refuses the batch under
+    /// strict project registration.
     pub project_id: Uuid,
     /// The metric, e.g. `tasks_completed`.
     pub metric_key: String,
@@ -77,7 +79,8 @@ pub struct TrendPointInput {
 /// neither for a snapshot-only row.
 #[derive(InputObject)]
 pub struct BreakdownPointInput {
-    /// The project; an unknown id registers the project.
+    /// The project; an unknown id registers the project, or refuses the batch under
+    /// strict project registration.
     pub project_id: Uuid,
     /// The metric, e.g. `wip`.
     pub metric_key: String,
@@ -101,7 +104,8 @@ pub struct BreakdownPointInput {
 /// `referenceId`.
 #[derive(InputObject)]
 pub struct DrilldownInput {
-    /// The project; an unknown id registers the project.
+    /// The project; an unknown id registers the project, or refuses the batch under
+    /// strict project registration.
     pub project_id: Uuid,
     /// The metric the row explains.
     pub metric_key: String,
@@ -187,7 +191,8 @@ pub struct MutationRoot;
 
 /// The write API for compute jobs. Every batch is one transaction, rows are upserted by
 /// their deterministic id (sending a batch twice changes nothing), and an unknown
-/// `projectId` registers the project.
+/// `projectId` registers the project (or, under strict project registration, refuses the
+/// batch).
 #[Object(name = "Mutation")]
 impl MutationRoot {
     /// Records summary snapshots, one per project, capture time and scope.

@@ -208,7 +208,11 @@ pub async fn write(
     // A write first: SQLite then holds the write lock before any read of this
     // transaction, so two writers queue instead of failing to upgrade a read lock.
     match registration {
-        ProjectRegistration::Auto => register_projects(&txn, &projects).await?,
+        ProjectRegistration::Auto => {
+            if let Err(e) = register_projects(&txn, &projects).await {
+                return Err(refused_registration(db, txn, &given, e).await);
+            }
+        }
         ProjectRegistration::Strict => {
             lock_for_writing(&txn).await?;
             let known: HashSet<Uuid> =
@@ -240,6 +244,41 @@ pub async fn write(
     crate::observe::record_ingest("metrics_breakdown_point", batch.breakdowns.len() as u64);
     crate::observe::record_ingest("metrics_drilldown", batch.drilldowns.len() as u64);
     Ok(counts)
+}
+
+/// Why registering projects failed: a host `project` whose other NOT NULL columns lack
+/// defaults cannot take `INSERT INTO project (id)`. Named on the first row of a project
+/// not yet registered (read after the rollback), instead of a bare database error.
+async fn refused_registration(
+    db: &DatabaseConnection,
+    txn: sea_orm::DatabaseTransaction,
+    given: &[Uuid],
+    err: DbErr,
+) -> IngestError {
+    if !crate::error::upstream::is_not_null_violation(&err) {
+        return err.into();
+    }
+    tracing::warn!(error = %err, "auto registration of projects refused by the project table");
+    let _ = txn.rollback().await;
+    let mut unique = given.to_vec();
+    unique.sort();
+    unique.dedup();
+    let known: HashSet<Uuid> = match crate::store::project::existing_ids(db, &unique).await {
+        Ok(ids) => ids.into_iter().collect(),
+        Err(e) => return e.into(),
+    };
+    match given.iter().enumerate().find(|(_, p)| !known.contains(p)) {
+        Some((index, p)) => IngestError::InvalidRow(RowError {
+            index,
+            field: "project_id",
+            reason: format!(
+                "{p} is not a registered project and cannot be registered: the `project` table has a NOT NULL column \
+                 without a default; register projects in the host system and use strict project registration; \
+                 nothing was written"
+            ),
+        }),
+        None => err.into(),
+    }
 }
 
 /// Takes SQLite's write lock at the start of a transaction (a write that changes nothing),

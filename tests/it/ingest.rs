@@ -490,3 +490,25 @@ async fn ndjson_repeated_key_last_line_wins_whatever_the_batch_size(app: &TestAp
 
 each_backend!(strict_registration_refuses_unknown_projects);
 both_backends!(ndjson_repeated_key_last_line_wins_whatever_the_batch_size);
+
+/// Auto registration into a host `project` with a NOT NULL column without a default: the
+/// batch is refused with the row and `projectId` named, not an internal error.
+async fn auto_registration_into_a_host_table_without_defaults(app: &TestApp) {
+    let sql = match app.backend {
+        crate::common::Backend::Postgres => "ALTER TABLE project ADD COLUMN owner text NOT NULL",
+        // SQLite cannot add a NOT NULL column without a default: rebuild the table.
+        crate::common::Backend::Sqlite => {
+            "PRAGMA foreign_keys = OFF; DROP TABLE project; \
+             CREATE TABLE project (id uuid_text NOT NULL PRIMARY KEY, name text, created_at timestamp_with_timezone_text NOT NULL DEFAULT CURRENT_TIMESTAMP, owner text NOT NULL)"
+        }
+    };
+    app.db.execute_unprepared(sql).await.unwrap();
+    let body = app.gql(UPSERT_TRENDS, json!({ "p": [point(pid(1), 1, 1.0)] })).await;
+    let err = &body["errors"][0];
+    assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT", "[{:?}] {body}", app.backend);
+    assert_eq!((&err["extensions"]["row"], &err["extensions"]["field"]), (&json!(0), &json!("projectId")), "{body}");
+    assert!(err["message"].as_str().unwrap().contains("strict project registration"), "{body}");
+    assert_eq!(app.count_rows("metrics_trend_point").await, 0);
+}
+
+both_backends!(auto_registration_into_a_host_table_without_defaults);
