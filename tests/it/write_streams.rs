@@ -66,9 +66,15 @@ fn op() -> impl Strategy<Value = Op> {
 /// The series key of a point: (metric, team) and its week.
 type SeriesWeek = (usize, bool, DateTime<Utc>);
 
-/// The latest value of every fine point written, by series week and (grain, bucket).
+/// A point's bucket and whether it is a day point (else an hour point).
+type Bucket = (DateTime<Utc>, bool);
+
+/// A bucket start and its value.
+type Sample = (DateTime<Utc>, Option<f64>);
+
+/// The latest value of every fine point written, by series week and bucket.
 #[derive(Default)]
-struct Written(BTreeMap<SeriesWeek, BTreeMap<(DateTime<Utc>, bool), Option<f64>>>);
+struct Written(BTreeMap<SeriesWeek, BTreeMap<Bucket, Option<f64>>>);
 
 impl Written {
     fn put(&mut self, p: &Point) {
@@ -80,7 +86,7 @@ impl Written {
     /// day's hour points; nulls count for nothing.
     fn fold(&self, key: &SeriesWeek, aggregation: Aggregation) -> Option<f64> {
         let points = self.0.get(key)?;
-        let mut days: BTreeMap<NaiveDate, Vec<(DateTime<Utc>, Option<f64>)>> = BTreeMap::new();
+        let mut days: BTreeMap<NaiveDate, Vec<Sample>> = BTreeMap::new();
         for ((bucket, is_day), v) in points {
             let day = days.entry(bucket.date_naive()).or_default();
             if *is_day {
