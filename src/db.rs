@@ -109,6 +109,12 @@ pub async fn connect(
         .min_connections(0)
         .acquire_timeout(settings.acquire_timeout)
         .connect_timeout(settings.acquire_timeout)
+        // No ping before each acquire: every statement of a request acquires a
+        // connection, and a round trip per statement cost PostgreSQL more CPU than the
+        // statements themselves on small reads (docs/PERFORMANCE.md). A dead connection
+        // fails its statement instead, which maps to SERVICE_UNAVAILABLE like a failed
+        // ping would, and sqlx drops it from the pool.
+        .test_before_acquire(false)
         .sqlx_logging(false);
     if let Some(t) = settings.statement_timeout {
         let ms = t.as_millis().to_string();

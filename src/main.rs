@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+/// mimalloc instead of the C library's allocator: a request allocates and frees thousands
+/// of small objects (GraphQL values, rows, JSON), and glibc's arenas and consolidation
+/// were a quarter of the server's CPU under load (docs/PERFORMANCE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = metrics_api::cli::Cli::parse();

@@ -2,6 +2,7 @@
 //! 2-core machine wall-clock rates move with whatever else runs, while the CPU a request
 //! costs each process barely does.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// Clock ticks per second of `/proc/*/stat` (USER_HZ).
@@ -46,13 +47,12 @@ pub fn parent_of(pid: u32) -> Option<u32> {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| parse_stat(&s).map(|(p, _)| p))
 }
 
-/// CPU time of one PostgreSQL cluster: its postmaster and every child (backends,
-/// checkpointer, WAL writer), in microseconds. Other clusters on the machine (a test
-/// suite running beside the benchmark) are not counted. A backend that exits between two
-/// readings takes its time with it: the benchmarks keep their connections open.
-pub fn postgres_us(postmaster: u32) -> u64 {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
-    let mut ticks = 0;
+/// CPU time of each process of one PostgreSQL cluster: its postmaster and every child
+/// (backends, checkpointer, WAL writer), in ticks by pid. Other clusters on the machine (a
+/// test suite running beside the benchmark) are not counted.
+fn postgres_ticks(postmaster: u32) -> HashMap<u32, u64> {
+    let mut out = HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
     for entry in dir.flatten() {
         let name = entry.file_name();
         if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
@@ -62,19 +62,23 @@ pub fn postgres_us(postmaster: u32) -> u64 {
             let pid: u32 = name.to_string_lossy().parse().unwrap_or(0);
             if let Some((ppid, t)) = parse_stat(&stat) {
                 if pid == postmaster || ppid == postmaster {
-                    ticks += t;
+                    out.insert(pid, t);
                 }
             }
         }
     }
-    micros(ticks)
+    out
 }
 
 /// A reading of the three parties of a run: the server, PostgreSQL and this process.
-#[derive(Debug, Clone, Copy)]
+///
+/// PostgreSQL's time is kept per process: a backend that exits between two readings (a
+/// previous run's pool closing) would otherwise take its whole past with it; the delta
+/// counts the processes alive at the end, from zero for those started in between.
+#[derive(Debug, Clone)]
 pub struct Reading {
     server: u64,
-    postgres: u64,
+    postgres: HashMap<u32, u64>,
     client: u64,
 }
 
@@ -82,7 +86,7 @@ impl Reading {
     pub fn now(server_pid: Option<u32>, postmaster: u32) -> Self {
         Reading {
             server: server_pid.map_or(0, process_us),
-            postgres: postgres_us(postmaster),
+            postgres: postgres_ticks(postmaster),
             client: process_us(std::process::id()),
         }
     }
@@ -90,9 +94,11 @@ impl Reading {
     /// CPU microseconds per request of each party between `self` and `later`.
     pub fn per_request(&self, later: &Reading, requests: usize) -> CpuPerRequest {
         let n = requests.max(1) as f64;
+        let pg_ticks: u64 =
+            later.postgres.iter().map(|(pid, t)| t.saturating_sub(self.postgres.get(pid).copied().unwrap_or(0))).sum();
         CpuPerRequest {
             server: later.server.saturating_sub(self.server) as f64 / n,
-            postgres: later.postgres.saturating_sub(self.postgres) as f64 / n,
+            postgres: micros(pg_ticks) as f64 / n,
             client: later.client.saturating_sub(self.client) as f64 / n,
         }
     }

@@ -1,8 +1,7 @@
 //! Every place where behaviour depends on a dependency's message text, in one module.
 //!
 //! Why: async-graphql, axum and sqlx report some conditions only as text (async-graphql's
-//! depth and complexity refusals, the Apollo persisted-query miss, the body-limit
-//! rejection, sqlx's pool timeout and URL errors). The API turns them into stable codes,
+//! depth and complexity refusals, the body-limit rejection, sqlx's pool timeout and URL errors). The API turns them into stable codes,
 //! so a dependency upgrade that rewords one would silently change what clients see. Each
 //! match below has a test that provokes the real condition through the real dependency
 //! and checks the match still recognises it: an upgrade that changes a text fails a test.
@@ -20,20 +19,24 @@ pub fn is_complexity_limit(message: &str) -> bool {
     message == "Query is too complex."
 }
 
-/// async-graphql's Apollo persisted-query extension: the hash is unknown, the client
-/// resends the query text (the protocol fixes this message).
-pub fn is_persisted_query_not_found(message: &str) -> bool {
-    message == "PersistedQueryNotFound"
-}
-
 /// A request body cut off by `RequestBodyLimitLayer`, as the GraphQL extractor reports it.
 pub fn is_body_too_large(rejection: &str) -> bool {
     rejection.contains("length limit")
 }
 
-/// A database error that means "cannot reach the database" rather than a bad query.
+/// A database error that means "cannot reach the database" rather than a bad query: no
+/// connection could be had, or the connection broke under the statement (the pool does
+/// not ping before handing a connection out, so a dead one shows here, as I/O).
 pub fn is_unavailable(err: &DbErr) -> bool {
-    matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) || err.to_string().contains("pool timed out")
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::RuntimeErr;
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(**e, Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed)
+        }
+        _ => err.to_string().contains("pool timed out"),
+    }
 }
 
 /// A NOT NULL violation (PostgreSQL SQLSTATE 23502, SQLite extended code 1299): the
@@ -93,19 +96,6 @@ mod tests {
     async fn async_graphql_complexity_refusal_is_recognised() {
         let m = first_error(schema().limit_complexity(2).finish(), Request::new("{ node { node { value } } }")).await;
         assert!(is_complexity_limit(&m), "async-graphql now says {m:?}");
-    }
-
-    #[tokio::test]
-    async fn async_graphql_persisted_query_miss_is_recognised() {
-        use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
-        let schema = schema().extension(ApolloPersistedQueries::new(LruCacheStorage::new(4))).finish();
-        let mut req = Request::new("");
-        req.extensions.insert(
-            "persistedQuery".into(),
-            async_graphql::Value::from_json(serde_json::json!({"version": 1, "sha256Hash": "00"})).expect("json"),
-        );
-        let m = first_error(schema, req).await;
-        assert!(is_persisted_query_not_found(&m), "async-graphql now says {m:?}");
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@
 
 use async_graphql::ServerError;
 
-use crate::error::{upstream, ErrorCode};
+use crate::error::ErrorCode;
 
 /// Gives each error without a code one:
 /// - `GRAPHQL_PARSE_FAILED`: the document does not parse;
@@ -18,10 +18,7 @@ pub fn assign(errors: &mut [ServerError], query: &str) {
     }
     let parses = async_graphql::parser::parse_query(query).is_ok();
     for e in errors.iter_mut().filter(|e| !has_code(e)) {
-        let code = if upstream::is_persisted_query_not_found(&e.message) {
-            // The Apollo protocol's code: the client resends the query with its hash.
-            ErrorCode::PersistedQueryNotFound
-        } else if !e.path.is_empty() {
+        let code = if !e.path.is_empty() {
             ErrorCode::BadUserInput
         } else if parses {
             ErrorCode::GraphqlValidationFailed

@@ -2,17 +2,15 @@
 //!
 //! Depth and complexity are async-graphql's own checks (complexity weights each list and
 //! connection by its page size or bucket count, see the `complexity` of each field);
-//! aliases and root fields are counted here on the parsed document, in an extension that
-//! sees every document (persisted ones included); batch size in the HTTP layer. Each
+//! aliases and root fields are counted here on the parsed document, which the HTTP
+//! pipeline checks for every request after persisted queries are resolved (so a query
+//! sent by hash meets the same limits); batch size in the HTTP layer too. Each
 //! refusal names the limit and its value, with `extensions.code = "LIMIT_EXCEEDED"`.
 
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
-use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{ErrorExtensions, Positioned, ServerError, ServerResult, Variables};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{ErrorExtensions, Positioned, ServerError};
 use chrono::{DateTime, Utc};
 
 use super::grain::GrainArg;
@@ -118,42 +116,6 @@ pub fn check_document(doc: &ExecutableDocument, limits: &QueryLimits) -> Result<
         }
     }
     Ok(())
-}
-
-/// Marks a request that came as an HTTP `GET`: it must not run a mutation, even one
-/// reached through a persisted query's hash (whose text the HTTP layer never sees).
-#[derive(Debug, Clone, Copy)]
-pub struct ReadOnlyRequest;
-
-/// Checks every document as async-graphql parses it: after persisted queries are
-/// resolved, so a query sent by hash alone meets the same limits as one sent as text.
-pub struct DocumentLimits(pub QueryLimits);
-
-impl ExtensionFactory for DocumentLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DocumentLimitsExtension(self.0))
-    }
-}
-
-struct DocumentLimitsExtension(QueryLimits);
-
-#[async_trait::async_trait]
-impl Extension for DocumentLimitsExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        check_document(&doc, &self.0)?;
-        let mutation = doc.operations.iter().any(|(_, op)| op.node.ty == OperationType::Mutation);
-        if mutation && ctx.data_opt::<ReadOnlyRequest>().is_some() {
-            return Err(ErrorCode::BadRequest.server_error("mutations must use POST"));
-        }
-        Ok(doc)
-    }
 }
 
 /// Rewrites async-graphql's depth and complexity refusals so they name the limit.

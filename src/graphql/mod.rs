@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod codes;
 pub mod connection;
 pub mod cursor;
+pub mod documents;
 pub mod drilldown;
 pub mod exec;
 pub mod grain;
@@ -76,15 +77,13 @@ impl Default for SchemaConfig {
 }
 
 /// Builds the schema. The connection, write limits, catalog and retention policy are
-/// schema data (shared); loaders are per request (see [`execute`]).
+/// schema data (shared); loaders are per request (see [`execute`]). `apq_capacity` sizes
+/// the instance's [`documents::Documents`], built beside the schema by the HTTP layer.
 pub fn build_schema(db: DatabaseConnection, config: &SchemaConfig) -> AppSchema {
     let limits = config.query_limits;
-    let apq = async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries::new(
-        async_graphql::extensions::apollo_persisted_queries::LruCacheStorage::new(config.apq_capacity.max(1)),
-    );
+    // No `.extension(...)`: any extension slows every field down; persisted queries and
+    // document limits run per request instead (see `documents` and `http::pipeline`).
     let builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .extension(apq)
-        .extension(limits::DocumentLimits(config.query_limits))
         .data(db)
         .data(config.batch_limits)
         .data(config.catalog.clone())

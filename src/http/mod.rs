@@ -33,6 +33,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 use crate::auth::AuthConfig;
 use crate::db::StatementCounter;
+use crate::graphql::documents::Documents;
 use crate::graphql::{build_schema, AppSchema, SchemaConfig};
 
 /// Settings of the HTTP layer, around the schema's own.
@@ -71,6 +72,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Counts SQL statements (tests assert batching with it).
     pub statements: StatementCounter,
+    /// Parsed documents and persisted queries of this instance.
+    pub documents: Arc<Documents>,
 }
 
 impl AppState {
@@ -79,7 +82,8 @@ impl AppState {
     }
 
     pub fn with_config(db: DatabaseConnection, statements: StatementCounter, config: ServerConfig) -> Self {
-        AppState { schema: build_schema(db.clone(), &config.schema), config, db, statements }
+        let documents = Arc::new(Documents::new(config.schema.apq_capacity));
+        AppState { schema: build_schema(db.clone(), &config.schema), config, db, statements, documents }
     }
 }
 

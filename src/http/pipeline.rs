@@ -1,7 +1,8 @@
 //! One GraphQL request through the HTTP layer, as a short sequence of named steps:
 //!
-//! 1. [`Operation::read`]: parse each query once (the executor reuses the document) to
-//!    learn the operation's name and whether it mutates;
+//! 1. [`Operation::prepare`]: resolve persisted queries and give each request its parsed
+//!    document (the executor reuses it), learn the operation's name and whether it
+//!    mutates, check the document limits;
 //! 2. [`authenticate`]: the bearer token, when auth is on;
 //! 3. [`check_batch`]: the batch size limit;
 //! 4. [`run_within_timeout`]: execute with per-request loaders, then name limit errors
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{BatchRequest, BatchResponse};
+use async_graphql::{BatchRequest, BatchResponse, ServerError};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use tracing::Instrument;
@@ -33,28 +34,40 @@ struct Operation {
     mutation: bool,
     /// The label for logs and metrics.
     label: String,
+    /// Per request of the batch: its answer when it was refused before execution (an
+    /// unknown persisted query, a document over a limit, a mutation over `GET`).
+    refused: Vec<Option<ServerError>>,
 }
 
 impl Operation {
-    /// Parses each query once: the request keeps the document for the executor, and the
-    /// operation name and the mutation check read it here. A `GET` is marked read-only,
-    /// so a mutation reached through a persisted query's hash is refused too (see
-    /// `limits::DocumentLimits`, which also checks the document limits).
-    fn read(batch: &mut BatchRequest, method: &Method) -> Self {
-        let (mut mutation, mut name) = (false, None);
+    /// Gives each request its parsed document (persisted queries resolved, parsed once
+    /// per distinct text, see `graphql::documents`), then reads the operation's name,
+    /// whether it mutates, and checks the document limits. A `GET` must not run a
+    /// mutation, even one reached through a persisted query's hash.
+    fn prepare(state: &AppState, batch: &mut BatchRequest, method: &Method) -> Self {
+        let limits = state.config.schema.query_limits;
+        let (mut mutation, mut name, mut refused) = (false, None, Vec::new());
         for r in batch.iter_mut() {
-            if method == Method::GET {
-                r.data.insert(limits::ReadOnlyRequest);
-            }
             let given = r.operation_name.clone();
-            if let Ok(doc) = r.parsed_query() {
-                mutation |= doc_is_mutation(doc);
-                if name.is_none() {
-                    name = given.or_else(|| doc_operation_name(doc));
+            let checked = state.documents.prepare(r).and_then(|()| match r.parsed_query() {
+                Ok(doc) => {
+                    let mutates = doc_is_mutation(doc);
+                    mutation |= mutates;
+                    if name.is_none() {
+                        name = given.or_else(|| doc_operation_name(doc));
+                    }
+                    limits::check_document(doc, &limits)?;
+                    if mutates && method == Method::GET {
+                        return Err(ErrorCode::BadRequest.server_error("mutations must use POST"));
+                    }
+                    Ok(())
                 }
-            }
+                // Not a document: the executor reports the syntax error.
+                Err(_) => Ok(()),
+            });
+            refused.push(checked.err());
         }
-        Operation { mutation, label: crate::observe::operation_label(name.as_deref()) }
+        Operation { mutation, label: crate::observe::operation_label(name.as_deref()), refused }
     }
 }
 
@@ -62,7 +75,7 @@ impl Operation {
 /// runs is counted (see [`crate::observe`]).
 pub async fn execute(state: &AppState, headers: &HeaderMap, mut batch: BatchRequest, method: Method) -> Response {
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
-    let operation = Operation::read(&mut batch, &method);
+    let mut operation = Operation::prepare(state, &mut batch, &method);
     let span = tracing::info_span!(
         "graphql",
         request_id = %request_id,
@@ -74,7 +87,7 @@ pub async fn execute(state: &AppState, headers: &HeaderMap, mut batch: BatchRequ
     let started = std::time::Instant::now();
     let statements = Arc::new(AtomicU64::new(0));
     let outcome = crate::observe::REQUEST_STATEMENTS
-        .scope(statements.clone(), checked(state, headers, batch).instrument(span.clone()))
+        .scope(statements.clone(), checked(state, headers, batch, &mut operation.refused).instrument(span.clone()))
         .await;
     let (resp, outcome) = answer(state, headers, outcome, &request_id, &operation, &method).await;
     let n = statements.load(Ordering::Relaxed);
@@ -110,11 +123,16 @@ impl Refusal {
 }
 
 /// Steps 2 to 4. `Err` is an answer given without executing.
-async fn checked(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> Result<BatchResponse, Response> {
+async fn checked(
+    state: &AppState,
+    headers: &HeaderMap,
+    batch: BatchRequest,
+    refused: &mut [Option<ServerError>],
+) -> Result<BatchResponse, Response> {
     let run = async {
         let who = authenticate(state, headers)?;
         check_batch(state, &batch)?;
-        run_within_timeout(state, batch, &who).await
+        run_within_timeout(state, batch, refused, &who).await
     };
     run.await.map_err(|refusal| refusal.into_response(headers))
 }
@@ -142,10 +160,15 @@ fn check_batch(state: &AppState, batch: &BatchRequest) -> Result<(), Refusal> {
 /// Executes within the request timeout, then names limit errors and gives every error
 /// a code. Dropping the execution at the timeout drops its queries: sqlx closes a
 /// connection whose query was cut off instead of returning it to the pool mid-statement.
-async fn run_within_timeout(state: &AppState, batch: BatchRequest, who: &Principal) -> Result<BatchResponse, Refusal> {
+async fn run_within_timeout(
+    state: &AppState,
+    batch: BatchRequest,
+    refused: &mut [Option<ServerError>],
+    who: &Principal,
+) -> Result<BatchResponse, Refusal> {
     let limits = state.config.schema.query_limits;
     let queries: Vec<String> = batch.iter().map(|r| r.query.clone()).collect();
-    let exec = crate::graphql::execute(&state.schema, &state.db, batch, who);
+    let exec = execute_admitted(state, batch, refused, who);
     let Ok(mut response) = tokio::time::timeout(limits.timeout, exec).await else {
         tracing::warn!(timeout_ms = limits.timeout.as_millis() as u64, "request timed out");
         let message = format!("the request took longer than the limit of {} ms; narrow it", limits.timeout.as_millis());
@@ -156,6 +179,36 @@ async fn run_within_timeout(state: &AppState, batch: BatchRequest, who: &Princip
         crate::graphql::codes::assign(&mut r.errors, query);
     }
     Ok(response)
+}
+
+/// Executes the requests that were not refused, and answers the refused ones with their
+/// error, in the batch's order.
+async fn execute_admitted(
+    state: &AppState,
+    batch: BatchRequest,
+    refused: &mut [Option<ServerError>],
+    who: &Principal,
+) -> BatchResponse {
+    let refusal = |e: &mut Option<ServerError>| e.take().map(|e| async_graphql::Response::from_errors(vec![e]));
+    match batch {
+        BatchRequest::Single(r) => match refused.first_mut().and_then(refusal) {
+            Some(answer) => BatchResponse::Single(answer),
+            None => crate::graphql::execute(&state.schema, &state.db, BatchRequest::Single(r), who).await,
+        },
+        BatchRequest::Batch(rs) => {
+            let admitted: Vec<_> =
+                rs.into_iter().zip(refused.iter()).filter(|(_, e)| e.is_none()).map(|(r, _)| r).collect();
+            let executed =
+                match crate::graphql::execute(&state.schema, &state.db, BatchRequest::Batch(admitted), who).await {
+                    BatchResponse::Batch(rs) => rs,
+                    BatchResponse::Single(r) => vec![r],
+                };
+            let mut executed = executed.into_iter();
+            let answers =
+                refused.iter_mut().map(|e| refusal(e).or_else(|| executed.next()).unwrap_or_default()).collect();
+            BatchResponse::Batch(answers)
+        }
+    }
 }
 
 fn responses_mut(response: &mut BatchResponse) -> Vec<&mut async_graphql::Response> {
