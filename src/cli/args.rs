@@ -113,8 +113,9 @@ pub struct ServeArgs {
     pub max_body_bytes: usize,
 
     /// Run the retention job in the background every this long (`1h`, the default:
-    /// the spec's rules hold without a scheduler), or `off`. Each run is logged and its
-    /// counts exported on /metrics; on PostgreSQL one server at a time runs it.
+    /// the spec's rules hold without a scheduler), the first time one period after
+    /// start; `off` turns it off. Each run is logged and its counts exported on /metrics;
+    /// on PostgreSQL one server at a time runs it.
     #[arg(long, env = "RETENTION_EVERY", default_value = "1h", value_parser = parse_every)]
     pub retention_every: Every,
 
@@ -349,6 +350,19 @@ mod tests {
             (d.max_depth, d.max_complexity, d.max_aliases, d.max_root_fields, d.max_batch, d.timeout, d.introspection)
         );
         assert_eq!(args.limits.pool_settings().acquire_timeout, PoolSettings::default().acquire_timeout);
+    }
+
+    #[test]
+    fn retention_runs_hourly_unless_turned_off() {
+        let every = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["metrics-api", "serve"], args].concat()).map_err(|e| e.to_string())?;
+            let Command::Serve(a) = cli.command else { panic!("serve") };
+            Ok::<_, String>(a.retention_every.0)
+        };
+        assert_eq!(every(&[]), Ok(Some(Duration::from_secs(3600))));
+        assert_eq!(every(&["--retention-every", "30m"]), Ok(Some(Duration::from_secs(1800))));
+        assert_eq!(every(&["--retention-every", "off"]), Ok(None));
+        assert!(every(&["--retention-every", "0s"]).unwrap_err().contains("use `off`"));
     }
 
     #[test]
