@@ -9,9 +9,11 @@
 //! rest); anything else is an error naming each difference, and nothing is recorded.
 //!
 //! What is compared (PostgreSQL; the SQL file is PostgreSQL DDL): the enum's labels, each
-//! metrics table's columns (name, type, nullability), `project.id` as a `uuid` primary
-//! key, each index's definition, and the id functions by name. `tests/migrations.rs`
-//! checks these expectations against a migrated database, so they cannot drift.
+//! metrics table's columns (name, type, nullability), `project.id` as a non-null `uuid`
+//! (the foreign keys that reference it prove it unique), each index's definition, and the
+//! id functions by name. `tests/it/migrations.rs` adopts both a database installed from
+//! the SQL file and a migrated one with its records removed, so these expectations cannot
+//! drift from either.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
