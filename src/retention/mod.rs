@@ -373,10 +373,14 @@ async fn downsample(
     Ok(report)
 }
 
+/// Ids per `IN (...)` list of the fold's reads and deletes: under both backends' bind
+/// parameter limits, and few statements for a project's backlog.
+const IDS_PER_STATEMENT: usize = 5000;
+
 /// The `value_json` of the stored week points among `ids` (locked on PostgreSQL).
 async fn stored_weeks(db: &DatabaseTransaction, ids: &[Uuid]) -> Result<BTreeMap<Uuid, Option<Value>>, DbErr> {
     let mut out = BTreeMap::new();
-    for chunk in ids.chunks(crate::store::sql::MAX_KEYS_PER_STATEMENT) {
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let mut sql = Sql::new(db.get_database_backend());
         sql.push("SELECT id, value_json FROM metrics_trend_point WHERE ").in_list("id", chunk);
         if db.get_database_backend() == DbBackend::Postgres {
@@ -392,7 +396,7 @@ async fn stored_weeks(db: &DatabaseTransaction, ids: &[Uuid]) -> Result<BTreeMap
 /// Deletes trend rows by id (exactly the rows read, never one written since).
 async fn delete_ids(db: &DatabaseTransaction, ids: &[Uuid]) -> Result<u64, DbErr> {
     let mut n = 0;
-    for chunk in ids.chunks(crate::store::sql::MAX_KEYS_PER_STATEMENT) {
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let mut sql = Sql::new(db.get_database_backend());
         sql.push("DELETE FROM metrics_trend_point WHERE ").in_list("id", chunk);
         n += exec(db, sql).await?;
