@@ -322,19 +322,21 @@ async fn downsample(
     let week_id = |(metric, _, wk): &SeriesWeek, dims: &Value| {
         identity::trend_point_id(project, metric, TimeGrain::Week, *wk, &identity::canonicalize(dims))
     };
-    let ids: Vec<Uuid> = groups.iter().map(|(k, (dims, _))| week_id(k, dims)).collect();
-    let stored = stored_weeks(db, &ids).await?;
+    let metrics: BTreeSet<&str> = groups.keys().map(|(m, _, _)| m.as_str()).collect();
+    let weeks: BTreeSet<DateTime<Utc>> = groups.keys().map(|(_, _, w)| *w).collect();
+    let stored = stored_weeks(db, project, &metrics, &weeks).await?;
 
     let mut week_rows = Vec::new();
     let mut folded_ids = Vec::new();
     let mut superseded_ids = Vec::new();
     for (key, (dims, points)) in groups {
-        let id = week_id(&key, &dims);
         let ids = points.iter().map(|p| p.id);
-        let mut contributions = match stored.get(&id) {
-            None => fold::Contributions::default(),
-            Some(v) => match fold::stored_contributions(v.as_ref()) {
-                Some(c) => c,
+        // A stored week point keeps its id, derived or not (an SQL writer may have chosen
+        // another): the natural-key index would refuse a second row for the week.
+        let (id, mut contributions) = match stored.get(&key) {
+            None => (week_id(&key, &dims), fold::Contributions::default()),
+            Some((id, v)) => match fold::stored_contributions(v.as_ref()) {
+                Some(c) => (*id, c),
                 None => {
                     // A compute job's week point: authoritative, the fine points go.
                     superseded_ids.extend(ids);
@@ -377,17 +379,32 @@ async fn downsample(
 /// parameter limits, and few statements for a project's backlog.
 const IDS_PER_STATEMENT: usize = 5000;
 
-/// The `value_json` of the stored week points among `ids` (locked on PostgreSQL).
-async fn stored_weeks(db: &DatabaseTransaction, ids: &[Uuid]) -> Result<BTreeMap<Uuid, Option<Value>>, DbErr> {
+/// The stored week points of `metrics` at `weeks`, by natural key: their id and
+/// `value_json` (locked on PostgreSQL). Read through the series index.
+async fn stored_weeks(
+    db: &DatabaseTransaction,
+    project: Uuid,
+    metrics: &BTreeSet<&str>,
+    weeks: &BTreeSet<DateTime<Utc>>,
+) -> Result<BTreeMap<SeriesWeek, (Uuid, Option<Value>)>, DbErr> {
+    let b = db.get_database_backend();
+    let metrics: Vec<String> = metrics.iter().map(|m| (*m).to_owned()).collect();
+    let weeks: Vec<DateTime<Utc>> = weeks.iter().copied().collect();
     let mut out = BTreeMap::new();
-    for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        let mut sql = Sql::new(db.get_database_backend());
-        sql.push("SELECT id, value_json FROM metrics_trend_point WHERE ").in_list("id", chunk);
-        if db.get_database_backend() == DbBackend::Postgres {
+    for weeks in weeks.chunks(IDS_PER_STATEMENT) {
+        let mut sql = Sql::new(b);
+        sql.push(
+            "SELECT id, metric_key, dimensions, time_bucket, value_json FROM metrics_trend_point WHERE project_id = ",
+        );
+        sql.bind(project).push(" AND ").in_list("metric_key", &metrics);
+        sql.push(" AND time_grain = ").bind_grain(TimeGrain::Week).push(" AND ").in_list("time_bucket", weeks);
+        if b == DbBackend::Postgres {
             sql.push(" FOR UPDATE");
         }
         for r in db.query_all_raw(sql.build()).await? {
-            out.insert(r.try_get("", "id")?, r.try_get("", "value_json")?);
+            let dims: Value = r.try_get("", "dimensions")?;
+            let key = (r.try_get("", "metric_key")?, identity::canonical_json(&dims), r.try_get("", "time_bucket")?);
+            out.insert(key, (r.try_get("", "id")?, r.try_get("", "value_json")?));
         }
     }
     Ok(out)

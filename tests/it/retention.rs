@@ -556,3 +556,52 @@ async fn one_server_at_a_time_runs_retention_on_postgres() {
 }
 
 both_backends!(serve_runs_retention_on_its_period);
+
+/// Week points written with SQL under ids of the writer's choosing: found by natural key.
+/// A job's week point stays authoritative (its week's fine points are deleted, not
+/// folded); a folded one is refolded under its own id. Neither run trips the natural-key
+/// guard with a second row.
+async fn stored_week_points_are_found_by_natural_key(app: &TestApp) {
+    let p = pid(1);
+    fixtures::project(&app.db, p, "a").await;
+    let mut job_week =
+        fixtures::trend_row(p, "tasks_completed", TimeGrain::Week, t("2026-02-09T00:00:00Z"), json!({}), Some(999.0));
+    job_week.id = sea_orm::ActiveValue::Set(uuid::Uuid::from_u128(0xabc));
+    let mut rows = vec![job_week];
+    for d in 0..3 {
+        let day = t("2026-02-09T00:00:00Z") + Duration::days(d);
+        rows.push(fixtures::trend_row(p, "tasks_completed", TimeGrain::Day, day, json!({}), Some(1.0)));
+        let day = t("2026-02-16T00:00:00Z") + Duration::days(d);
+        rows.push(fixtures::trend_row(p, "tasks_completed", TimeGrain::Day, day, json!({}), Some(2.0)));
+    }
+    fixtures::trends(&app.db, rows).await;
+    let report = run(app, &Catalog::default(), None, false).await;
+    assert_eq!(
+        (report.trend.folded, report.trend.deleted, report.trend.created),
+        (3, 3, 1),
+        "[{:?}] {report:?}",
+        app.backend
+    );
+    // The folded week moves to an id of the writer's choosing; a late point refolds it there.
+    let moved = uuid::Uuid::from_u128(0xdef);
+    let mut sql = metrics_api::store::sql::Sql::new(app.db_backend());
+    sql.push("UPDATE metrics_trend_point SET id = ").bind(moved).push(" WHERE time_grain = 'week' AND time_bucket = ");
+    sql.bind_time(t("2026-02-16T00:00:00Z"));
+    app.db.execute_raw(sql.build()).await.unwrap();
+    fixtures::trend(&app.db, p, "tasks_completed", TimeGrain::Day, "2026-02-20T00:00:00Z", json!({}), 4.0).await;
+    let report = run(app, &Catalog::default(), None, false).await;
+    assert_eq!(
+        (report.trend.folded, report.trend.updated, report.trend.created),
+        (1, 1, 0),
+        "[{:?}] {report:?}",
+        app.backend
+    );
+    let weeks = app.count("SELECT COUNT(*) AS n FROM metrics_trend_point WHERE time_grain = 'week'").await;
+    assert_eq!(weeks, 2);
+    let mut sql = metrics_api::store::sql::Sql::new(app.db_backend());
+    sql.push("SELECT value_numeric FROM metrics_trend_point WHERE id = ").bind(moved);
+    let v: f64 = app.db.query_one_raw(sql.build()).await.unwrap().unwrap().try_get("", "value_numeric").unwrap();
+    assert_eq!(v, 10.0, "[{:?}] 2 + 2 + 2 + 4, under the writer's id", app.backend);
+}
+
+both_backends!(stored_week_points_are_found_by_natural_key);
