@@ -177,9 +177,14 @@ impl AuthConfig {
 
     /// Checks a token and returns what it allows.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_claims(token).map(|c| principal(&c))
+    }
+
+    /// Checks a token and returns its claims.
+    pub fn verify_claims(&self, token: &str) -> Result<Claims, AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| AuthError::Invalid(describe(&e)))?;
-        Ok(principal(&data.claims))
+        Ok(data.claims)
     }
 
     /// Mints a token (HS256 configurations only): for development and tests.
@@ -230,13 +235,23 @@ fn principal(c: &Claims) -> Principal {
 
 /// The principal of a request: full rights when auth is off; else the bearer token's.
 pub fn authenticate(config: Option<&AuthConfig>, authorization: Option<&str>) -> Result<Principal, AuthError> {
-    let Some(config) = config else { return Ok(Principal::unrestricted()) };
+    authenticate_until(config, authorization).map(|(p, _)| p)
+}
+
+/// Like [`authenticate`], with the token's `exp` (seconds since the epoch; `None` when
+/// auth is off): a long-lived connection (a subscription) ends there.
+pub fn authenticate_until(
+    config: Option<&AuthConfig>,
+    authorization: Option<&str>,
+) -> Result<(Principal, Option<u64>), AuthError> {
+    let Some(config) = config else { return Ok((Principal::unrestricted(), None)) };
     let header = authorization.ok_or(AuthError::Missing)?;
     let token = header
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
         .ok_or_else(|| AuthError::Invalid("expected `Authorization: Bearer <token>`".into()))?;
-    config.verify(token.trim())
+    let claims = config.verify_claims(token.trim())?;
+    Ok((principal(&claims), Some(claims.exp)))
 }
 
 /// Parses `--projects`: `*` or a comma-separated list of UUIDs.

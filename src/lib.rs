@@ -12,13 +12,16 @@
 //! - [`cli`]: the command line (`cli::args`, clap, defaults read from the domain types)
 //!   and what each subcommand does (`serve`, `migrate`, `schema`, `seed-demo`, `ingest`).
 //! - [`http`]: the thin HTTP layer: router, handlers, the request pipeline, caching,
-//!   health and metrics endpoints, GraphiQL.
+//!   health and metrics endpoints.
+//! - [`web`]: what a browser sees: the dashboard at `/`, GraphiQL, their embedded assets.
 //! - [`graphql`]: schema and its settings, one folder per shape (resolvers, types,
 //!   loader), the batching driver, cursors, argument checks, limits.
 //! - [`auth`]: JWT bearer tokens scoped to projects, and what they allow.
 //! - [`store`]: every SQL statement; no GraphQL types.
 //! - [`db`]: opening either backend, pool settings, the statement counter.
 //! - [`ingest`]: the write side: validated, idempotent, all-or-nothing batch upserts.
+//! - [`live`]: live updates: what each committed batch changed, delivered to
+//!   subscriptions across instances (PostgreSQL `NOTIFY`/`LISTEN`, SQLite in-process).
 //! - [`retention`]: the retention and downsampling job (spec section 5): exact folding of
 //!   late and corrected points, and the schedule `serve` runs it on.
 //! - [`catalog`]: the metric catalog (aggregation per metric key, unit, description).
@@ -43,7 +46,9 @@ pub mod http;
 pub mod identity;
 pub mod ingest;
 pub mod json;
+pub mod live;
 pub mod observe;
 pub mod retention;
 pub mod series;
 pub mod store;
+pub mod web;

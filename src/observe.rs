@@ -80,3 +80,20 @@ pub fn record_retention_run(folded: u64, deleted: u64, took: std::time::Duration
     metrics::gauge!("metrics_api_retention_last_run_timestamp_seconds").set(finished.as_secs_f64());
     metrics::gauge!("metrics_api_retention_last_run_duration_seconds").set(took.as_secs_f64());
 }
+
+/// Records a subscription connection opened (`+1`) or closed (`-1`).
+pub fn live_connections(delta: f64) {
+    metrics::gauge!("metrics_api_ws_connections").increment(delta);
+}
+
+/// Records why the server closed a subscription connection (`slow_consumer`,
+/// `too_many_connections`, `forbidden`, `token_expired`, `init_timeout`, `silent`,
+/// `send_timeout`).
+pub fn record_live_close(reason: &'static str) {
+    metrics::counter!("metrics_api_ws_closed_total", "reason" => reason).increment(1);
+}
+
+/// Records a `RESYNC` sent after the database listener reconnected.
+pub fn record_live_resync() {
+    metrics::counter!("metrics_api_live_resyncs_total").increment(1);
+}

@@ -333,6 +333,9 @@ pub async fn run(admin_url: &str, bin: &str, duration: Duration, concurrencies: 
             let mut opts = sea_orm::ConnectOptions::new(url.clone());
             opts.max_connections(c as u32).min_connections(c as u32).sqlx_logging(false);
             let base_db = Database::connect(opts).await.unwrap();
+            // Kept open until after the second reading: a closed connection's backend
+            // exits, and its CPU time with it.
+            let kept_open = base_db.clone();
             let ctx3 = ctx.clone();
             let base_walks: Walks<DrilldownCursor> = walks(c);
             let before = Reading::now(None, postmaster);
@@ -345,6 +348,7 @@ pub async fn run(admin_url: &str, bin: &str, duration: Duration, concurrencies: 
             })
             .await;
             let base_cpu = before.per_request(&Reading::now(None, postmaster), base.latencies.len());
+            kept_open.close().await.ok();
             let line = format!(
                 "| {} | {c} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2}x | {:.2}x | {:.0} | {:.0} | {:.2}x | {:.0} | {:.0}, {:.0} | {statements} |\n",
                 shape.name(),

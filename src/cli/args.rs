@@ -18,6 +18,7 @@ use crate::graphql::limits::QueryLimits;
 use crate::graphql::SchemaConfig;
 use crate::http::ServerConfig;
 use crate::ingest::BatchLimits;
+use crate::live::LiveLimits;
 use crate::retention::Policy;
 
 /// Defaults as clap wants them, read from the domain types (computed once per parse).
@@ -27,6 +28,10 @@ fn server_default() -> ServerConfig {
 
 fn limits_default() -> QueryLimits {
     QueryLimits::default()
+}
+
+fn live_default() -> LiveLimits {
+    LiveLimits::default()
 }
 
 /// A duration as clap shows and parses it (`10s`, `2s`).
@@ -107,6 +112,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DEMO")]
     pub demo: bool,
 
+    /// Do not serve the dashboard page at `/` (GraphiQL stays at `/graphql`): for
+    /// deployments that expose only the API.
+    #[arg(long, env = "NO_DASHBOARD")]
+    pub no_dashboard: bool,
+
     /// Largest request body accepted on /graphql, in bytes (default 16 MiB): bounds the
     /// memory a single mutation can take.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = server_default().max_body_bytes)]
@@ -129,6 +139,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
 
     /// Origins allowed to call the API from a browser (CORS), comma-separated; none by
     /// default.
@@ -229,6 +242,44 @@ pub struct LimitArgs {
     pub no_introspection: bool,
 }
 
+/// Subscriptions over WebSocket (see `src/live/mod.rs` for why each default).
+#[derive(Debug, Args, Clone)]
+pub struct LiveArgs {
+    /// WebSocket connections one instance serves; more are closed with 1013.
+    #[arg(long, env = "WS_MAX_CONNECTIONS", default_value_t = live_default().max_connections)]
+    pub ws_max_connections: usize,
+    /// Subscriptions one WebSocket connection may run at once.
+    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", default_value_t = live_default().max_subscriptions)]
+    pub ws_max_subscriptions: usize,
+    /// Events buffered per subscription; a subscriber further behind is closed (4008).
+    #[arg(long, env = "WS_BUFFER", default_value_t = live_default().buffer)]
+    pub ws_buffer: usize,
+    /// WebSocket ping period of an idle connection; silent for three periods: dropped.
+    #[arg(long, env = "WS_KEEPALIVE", default_value_t = human(live_default().keepalive))]
+    pub ws_keepalive: humantime::Duration,
+    /// How long a write to a client socket may wait before the client is dropped as a
+    /// slow consumer.
+    #[arg(long, env = "WS_SEND_TIMEOUT", default_value_t = human(live_default().send_timeout))]
+    pub ws_send_timeout: humantime::Duration,
+    /// Time allowed between the upgrade and `connection_init` (then closed with 4408).
+    #[arg(long, env = "WS_INIT_TIMEOUT", default_value_t = human(live_default().init_timeout))]
+    pub ws_init_timeout: humantime::Duration,
+}
+
+impl LiveArgs {
+    /// The subscription limits these arguments set.
+    pub fn live_limits(&self) -> LiveLimits {
+        LiveLimits {
+            max_connections: self.ws_max_connections,
+            max_subscriptions: self.ws_max_subscriptions,
+            buffer: self.ws_buffer,
+            keepalive: self.ws_keepalive.into(),
+            send_timeout: self.ws_send_timeout.into(),
+            init_timeout: self.ws_init_timeout.into(),
+        }
+    }
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct TokenArgs {
     #[command(flatten)]
@@ -299,6 +350,8 @@ impl ServeArgs {
             auth: auth.map(Arc::new),
             cors_origins: self.cors_origins.clone(),
             cache_max_age: self.cache_max_age,
+            live: self.live.live_limits(),
+            dashboard: !self.no_dashboard,
         }
     }
 }
@@ -342,6 +395,7 @@ mod tests {
         let default = ServerConfig::default();
         assert_eq!(parsed.max_body_bytes, default.max_body_bytes);
         assert_eq!(parsed.cache_max_age, default.cache_max_age);
+        assert_eq!(parsed.dashboard, default.dashboard);
         assert_eq!(parsed.schema.apq_capacity, default.schema.apq_capacity);
         assert_eq!(parsed.schema.batch_limits.max_rows, default.schema.batch_limits.max_rows);
         let (l, d) = (parsed.schema.query_limits, QueryLimits::default());
@@ -350,6 +404,11 @@ mod tests {
             (d.max_depth, d.max_complexity, d.max_aliases, d.max_root_fields, d.max_batch, d.timeout, d.introspection)
         );
         assert_eq!(args.limits.pool_settings().acquire_timeout, PoolSettings::default().acquire_timeout);
+        let (w, d) = (parsed.live, LiveLimits::default());
+        assert_eq!(
+            (w.max_connections, w.max_subscriptions, w.buffer, w.keepalive, w.send_timeout, w.init_timeout),
+            (d.max_connections, d.max_subscriptions, d.buffer, d.keepalive, d.send_timeout, d.init_timeout)
+        );
     }
 
     #[test]
@@ -373,5 +432,12 @@ mod tests {
         let l = args.limits.query_limits();
         assert_eq!((l.max_depth, l.timeout), (7, Duration::from_secs(3)));
         assert_eq!(args.limits.pool_settings().statement_timeout, Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn no_dashboard_turns_the_page_off() {
+        let cli = Cli::try_parse_from(["metrics-api", "serve", "--no-dashboard"]).expect("parses");
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        assert!(!args.server_config(Arc::new(Catalog::default()), None).dashboard);
     }
 }

@@ -39,7 +39,10 @@ pub async fn serve(url: &str, catalog: Catalog, args: ServeArgs) -> Result<(), C
     }
     let listener = TcpListener::bind(args.bind).await.map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, database = %db::redact(url), "serving GraphQL on http://{addr}/graphql");
+    tracing::info!(%addr, database = %db::redact(url), "serving GraphQL on http://{addr}/graphql (GraphiQL in a browser)");
+    if !args.no_dashboard {
+        tracing::info!(%addr, "serving the dashboard on http://{addr}/");
+    }
     let catalog = std::sync::Arc::new(catalog);
     if let Some(every) = args.retention_every.0 {
         tokio::spawn(retention::schedule::every(db.clone(), catalog.clone(), retention::Policy::default(), every));

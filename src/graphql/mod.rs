@@ -9,6 +9,7 @@
 //! - [`loaders`]: what the loaders share (the per-request `StoreLoader`, key grouping).
 //! - [`exec`]: executes a request so loaders batch per resolver pass.
 //! - [`mutation`]: the write API over [`crate::ingest`]; [`catalog`]: `metricCatalog`.
+//! - [`subscription`]: `metricsUpdated`, live notices of committed writes ([`crate::live`]).
 //! - [`connection`], [`cursor`]: Relay pages and their opaque keyset cursors.
 //! - [`args`]: argument validation and the bounds that keep latency predictable;
 //!   [`grain`]: the `TimeGrain` argument.
@@ -23,16 +24,18 @@ pub mod cursor;
 pub mod documents;
 pub mod drilldown;
 pub mod exec;
+pub mod flat;
 pub mod grain;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;
 pub mod project;
+pub mod subscription;
 pub mod summary;
 pub mod trend;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, EmptySubscription, SDLExportOptions, Schema};
+use async_graphql::{Context, SDLExportOptions, Schema};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
@@ -40,6 +43,7 @@ use self::limits::QueryLimits;
 use self::loaders::StoreLoader;
 use self::mutation::MutationRoot;
 use self::project::QueryRoot;
+use self::subscription::SubscriptionRoot;
 use crate::catalog::Catalog;
 use crate::ingest::BatchLimits;
 use crate::retention::Policy;
@@ -47,7 +51,7 @@ use crate::retention::Policy;
 pub use self::exec::execute;
 
 /// The executable schema.
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// The schema's own settings: what resolvers and extensions read, whatever the transport.
 #[derive(Debug, Clone)]
@@ -82,8 +86,9 @@ impl Default for SchemaConfig {
 pub fn build_schema(db: DatabaseConnection, config: &SchemaConfig) -> AppSchema {
     let limits = config.query_limits;
     // No `.extension(...)`: any extension slows every field down; persisted queries and
-    // document limits run per request instead (see `documents` and `http::pipeline`).
-    let builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    // document limits run per request instead (see `documents` and `http::pipeline`, and
+    // `http::live` for subscriptions).
+    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(db)
         .data(config.batch_limits)
         .data(config.catalog.clone())
@@ -100,7 +105,7 @@ pub fn build_schema(db: DatabaseConnection, config: &SchemaConfig) -> AppSchema 
 /// The SDL as committed in `schema.graphql`: fields, arguments and enum values sorted, so
 /// diffs show real changes only.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .finish()
         .sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items())
 }

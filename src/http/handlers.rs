@@ -7,7 +7,7 @@ use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::GraphQLBatchRequest;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
 use super::pipeline::{self, is_mutation};
 use super::AppState;
@@ -30,9 +30,9 @@ pub async fn graphql_get(
     let req = match req {
         // The IDE page itself carries no data: it is served without a token.
         Ok(r) if wants_html && r.0.iter().all(|q| q.query.is_empty() && q.extensions.is_empty()) => {
-            return Html(super::graphiql::page()).into_response();
+            return crate::web::graphiql::page(chrono::Utc::now());
         }
-        Err(_) if wants_html => return Html(super::graphiql::page()).into_response(),
+        Err(_) if wants_html => return crate::web::graphiql::page(chrono::Utc::now()),
         Ok(r) => r,
         Err(rejection) => return rejection.into_response(),
     };

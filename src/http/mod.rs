@@ -6,15 +6,18 @@
 //! - [`pipeline`]: one request's steps (authenticate, check the batch, execute within
 //!   the timeout, tag errors, cache headers, log and count);
 //! - [`cache`]: `Cache-Control`, `ETag` and `304`;
-//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`;
-//! - [`graphiql`]: the IDE page.
+//! - [`live`]: the WebSocket upgrade of `GET /graphql` (subscriptions);
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
+//!
+//! The browser pages (the dashboard at `/`, GraphiQL, their assets) are
+//! [`crate::web`]'s: the router merges its routes.
 //!
 //! The schema's own settings (limits, catalog, write limits) live in
 //! [`crate::graphql::SchemaConfig`]; this layer only adds what HTTP needs.
 
 pub mod cache;
-pub mod graphiql;
 pub mod handlers;
+pub mod live;
 pub mod ops;
 pub mod pipeline;
 
@@ -35,6 +38,7 @@ use crate::auth::AuthConfig;
 use crate::db::StatementCounter;
 use crate::graphql::documents::Documents;
 use crate::graphql::{build_schema, AppSchema, SchemaConfig};
+use crate::live::{Hub, LiveLimits};
 
 /// Settings of the HTTP layer, around the schema's own.
 #[derive(Debug, Clone)]
@@ -50,6 +54,10 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// `max-age` of cacheable query answers, in seconds (0: `no-store`).
     pub cache_max_age: u64,
+    /// Subscriptions: connections, subscriptions per connection, buffers, keep-alives.
+    pub live: LiveLimits,
+    /// Serve the dashboard at `/` (`serve --no-dashboard` turns it off).
+    pub dashboard: bool,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +68,8 @@ impl Default for ServerConfig {
             auth: None,
             cors_origins: Vec::new(),
             cache_max_age: 60,
+            live: LiveLimits::default(),
+            dashboard: true,
         }
     }
 }
@@ -74,6 +84,8 @@ pub struct AppState {
     pub statements: StatementCounter,
     /// Parsed documents and persisted queries of this instance.
     pub documents: Arc<Documents>,
+    /// This instance's live updates (subscriptions).
+    pub live: Hub,
 }
 
 impl AppState {
@@ -83,7 +95,8 @@ impl AppState {
 
     pub fn with_config(db: DatabaseConnection, statements: StatementCounter, config: ServerConfig) -> Self {
         let documents = Arc::new(Documents::new(config.schema.apq_capacity));
-        AppState { schema: build_schema(db.clone(), &config.schema), config, db, statements, documents }
+        let live = Hub::start(&db, config.live);
+        AppState { schema: build_schema(db.clone(), &config.schema), config, db, statements, documents, live }
     }
 }
 
@@ -94,10 +107,11 @@ pub fn build_router(state: AppState) -> Router {
     let body_limit = RequestBodyLimitLayer::new(state.config.max_body_bytes);
     let cors = cors_layer(&state.config.cors_origins);
     let router = Router::new()
-        .route("/graphql", get(handlers::graphql_get).post(handlers::graphql_post).layer(body_limit))
+        .route("/graphql", get(live::graphql_get).post(handlers::graphql_post).layer(body_limit))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .merge(crate::web::routes(state.config.dashboard))
         .with_state(state)
         // Request ids: kept from the client's `x-request-id`, else a new UUID; echoed back.
         .layer(PropagateRequestIdLayer::x_request_id())

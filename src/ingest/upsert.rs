@@ -190,6 +190,27 @@ pub async fn write(
     mut batch: Batch,
     registration: ProjectRegistration,
 ) -> Result<UpsertCounts, IngestError> {
+    // PostgreSQL: `ON CONFLICT (id)` waits for a concurrent insert of the same id, but the
+    // natural-key index is not its arbiter, so a writer that loses the race by a hair gets
+    // a unique violation there instead. The batch was rolled back whole; run it again
+    // (the other writer's row is committed now, and the retry updates it).
+    let mut retries = 0;
+    loop {
+        match write_once(db, &mut batch, registration).await {
+            Err(IngestError::Database(e)) if retries < 3 && crate::error::upstream::is_natural_key_race(&e) => {
+                retries += 1;
+                tracing::debug!(retries, "concurrent insert of the same natural key; retrying the batch");
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn write_once(
+    db: &DatabaseConnection,
+    batch: &mut Batch,
+    registration: ProjectRegistration,
+) -> Result<UpsertCounts, IngestError> {
     if batch.is_empty() {
         return Ok(UpsertCounts::default());
     }
@@ -238,7 +259,11 @@ pub async fn write(
     counts += upsert(&txn, &TREND, &batch.trends).await?;
     counts += upsert(&txn, &BREAKDOWN, &batch.breakdowns).await?;
     counts += upsert(&txn, &DRILLDOWN, &batch.drilldowns).await?;
+    // Live updates (see `crate::live`): notified in the transaction, so only a commit tells.
+    let live = crate::live::Pending::of(batch, &counts);
+    live.notify(&txn).await?;
     txn.commit().await?;
+    live.committed(db);
     crate::observe::record_ingest("metrics_summary", batch.summaries.len() as u64);
     crate::observe::record_ingest("metrics_trend_point", batch.trends.len() as u64);
     crate::observe::record_ingest("metrics_breakdown_point", batch.breakdowns.len() as u64);

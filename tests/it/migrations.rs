@@ -609,6 +609,9 @@ async fn natural_keys_are_unique_in_the_database(app: &TestApp) {
     ] {
         let e = app.db.execute_unprepared(&sql).await.expect_err(&format!("[{:?}] accepted: {sql}", app.backend));
         assert!(e.to_string().to_lowercase().contains("unique"), "[{:?}] {e}", app.backend);
+        if app.backend == Backend::Postgres {
+            assert!(metrics_api::error::upstream::is_natural_key_race(&e), "the write path's retry recognises {e}");
+        }
     }
     // Another key is accepted: the indexes guard the key, nothing more.
     let sql = format!("INSERT INTO metrics_breakdown_point (id, project_id, metric_key, dimension_key, dimension_value, computed_at) \

@@ -6,11 +6,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { metricsClient, walkDrilldown } from "../src/client.js";
+import { liveClient, metricsClient, metricsUpdates, walkDrilldown, type MetricsUpdate } from "../src/client.js";
 
 const bin = process.env.METRICS_API_BIN ?? resolve(import.meta.dirname, "../../../../target/debug/metrics-api");
 const port = 18000 + (process.pid % 1000);
 const endpoint = `http://127.0.0.1:${port}/graphql`;
+const wsEndpoint = `ws://127.0.0.1:${port}/graphql`;
 let server: ChildProcess;
 
 before(async () => {
@@ -77,4 +78,37 @@ test("walking a drilldown visits every row once", async () => {
   const ids = await walkDrilldown(api, first);
   assert.equal(ids.length, 200, "the demo has 200 task rows per project");
   assert.equal(new Set(ids).size, ids.length);
+});
+
+test("a subscription hears a committed write, then the tile is refetched", async () => {
+  const api = metricsClient(endpoint);
+  const { from, to } = lastDays(7);
+  const project = (await api.dashboard(from, to)).projectList.edges[0]!.node.id;
+  const live = liveClient(wsEndpoint);
+  const updates = metricsUpdates(live, { projectIds: [project], metricKeys: ["tasks_completed"] });
+  try {
+    const next = async (): Promise<MetricsUpdate> => {
+      const r = await updates.next();
+      assert.ok(!r.done, "the subscription ended early");
+      return r.value;
+    };
+    assert.equal((await next()).kind, "SUBSCRIBED", "live: load the tiles now");
+    const bucket = new Date(Date.parse(to) - 86_400_000).toISOString();
+    const written = await api.upsertTrendPoints([
+      { projectId: project, metricKey: "tasks_completed", grain: "DAY", bucket, value: 4242 },
+    ]);
+    assert.equal(written.upsertTrendPoints.inserted + written.upsertTrendPoints.updated, 1);
+    const update = await next();
+    assert.equal(update.kind, "UPDATED");
+    assert.deepEqual(
+      update.changes.map((c) => [c.projectId, c.shape, c.metricKey, c.grain, c.buckets.map((b) => Date.parse(b))]),
+      [[project, "TREND", "tasks_completed", "DAY", [Date.parse(bucket)]]],
+    );
+    // The refetch sees the new value in the tile the change named.
+    const tile = (await api.dashboard(from, to)).projectList.edges[0]!.node.completed.points;
+    assert.ok(tile.some((p) => Date.parse(p.bucket) === Date.parse(bucket) && p.value === 4242));
+  } finally {
+    await updates.return?.();
+    await live.dispose();
+  }
 });

@@ -91,7 +91,8 @@ fn build_series(
             grain: if w.is_week_bucket(p.bucket) { GrainArg::Week } else { w.grain.into() },
             downsampled_from: by_bucket.get(&p.bucket).and_then(|r| downsampled_from(r)),
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .into();
     TrendSeries {
         metric_key: metric_key.to_owned(),
         grain: w.grain.into(),
@@ -124,7 +125,8 @@ fn build_comparison(w: &Window, earlier: &EarlierWindow, rows: &[&TrendPointRow]
             computed_at: p.computed_at,
             filled: p.filled,
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .into();
     TrendComparison { period: earlier.period, from: earlier.from, to: earlier.to, points }
 }
 

@@ -1,12 +1,19 @@
 //! The output types of the trend fields, as served.
 
-use async_graphql::{Json, SimpleObject};
+use async_graphql::resolver_utils::enum_value;
+use async_graphql::{Json, ScalarType, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::window::ComparePeriod;
+use crate::graphql::flat::{opt, LeafList, LeafObject};
 use crate::graphql::grain::GrainArg;
 use crate::series::Fill;
+
+/// A JSON value as the normal path writes it (`Json<T>`'s `resolve`).
+fn json(v: &Json<Value>) -> async_graphql::Value {
+    async_graphql::to_value(&v.0).ok().unwrap_or_default()
+}
 
 /// One bucket of a trend series.
 #[derive(SimpleObject, Clone)]
@@ -32,6 +39,22 @@ pub struct TrendPoint {
     pub downsampled_from: Option<GrainArg>,
 }
 
+impl LeafObject for TrendPoint {
+    fn field(&self, name: &str) -> Option<async_graphql::Value> {
+        Some(match name {
+            "bucket" => self.bucket.to_value(),
+            "value" => opt(&self.value, ScalarType::to_value),
+            "valueJson" => opt(&self.value_json, json),
+            "dimensions" => json(&self.dimensions),
+            "computedAt" => opt(&self.computed_at, ScalarType::to_value),
+            "filled" => self.filled.to_value(),
+            "grain" => enum_value(self.grain),
+            "downsampledFrom" => opt(&self.downsampled_from, |g| enum_value(*g)),
+            _ => return None,
+        })
+    }
+}
+
 /// One bucket of a comparison window, lined up with a bucket of the main series.
 #[derive(SimpleObject, Clone)]
 pub struct ComparisonPoint {
@@ -49,6 +72,20 @@ pub struct ComparisonPoint {
     pub filled: bool,
 }
 
+impl LeafObject for ComparisonPoint {
+    fn field(&self, name: &str) -> Option<async_graphql::Value> {
+        Some(match name {
+            "bucket" => self.bucket.to_value(),
+            "alignedBucket" => self.aligned_bucket.to_value(),
+            "value" => opt(&self.value, ScalarType::to_value),
+            "valueJson" => opt(&self.value_json, json),
+            "computedAt" => opt(&self.computed_at, ScalarType::to_value),
+            "filled" => self.filled.to_value(),
+            _ => return None,
+        })
+    }
+}
+
 /// The same series over an earlier window, for period-over-period charts.
 #[derive(SimpleObject, Clone)]
 pub struct TrendComparison {
@@ -60,7 +97,7 @@ pub struct TrendComparison {
     pub to: DateTime<Utc>,
     /// The earlier points, each with the bucket of the main series it lines up with,
     /// filled like the main series.
-    pub points: Vec<ComparisonPoint>,
+    pub points: LeafList<ComparisonPoint>,
 }
 
 /// A trend series: the points of one metric with one set of dimensions over `[from, to)`.
@@ -80,7 +117,7 @@ pub struct TrendSeries {
     /// How gaps were filled.
     pub fill: Fill,
     /// The points, in bucket order.
-    pub points: Vec<TrendPoint>,
+    pub points: LeafList<TrendPoint>,
     /// The latest `computedAt` among the stored points of the range: how fresh the
     /// series is. Null when the range has no stored point.
     pub last_computed_at: Option<DateTime<Utc>>,

@@ -257,7 +257,7 @@ impl TestApp {
     }
 }
 
-async fn drop_database(name: &str) {
+pub async fn drop_database(name: &str) {
     if let Ok(admin) = Database::connect(admin_url()).await {
         let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
         admin.close().await.ok();
