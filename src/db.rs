@@ -90,11 +90,14 @@ pub struct PoolSettings {
     pub acquire_timeout: Duration,
     /// PostgreSQL `statement_timeout`: the server cancels a statement running longer.
     pub statement_timeout: Option<Duration>,
+    /// Open no connection until one is needed: a read replica that is down at start
+    /// must not stop the server (see [`crate::replicas`]).
+    pub lazy: bool,
 }
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(2), statement_timeout: None }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(2), statement_timeout: None, lazy: false }
     }
 }
 
@@ -109,6 +112,7 @@ pub async fn connect(
         .min_connections(0)
         .acquire_timeout(settings.acquire_timeout)
         .connect_timeout(settings.acquire_timeout)
+        .connect_lazy(settings.lazy)
         // No ping before each acquire: every statement of a request acquires a
         // connection, and a round trip per statement cost PostgreSQL more CPU than the
         // statements themselves on small reads (docs/PERFORMANCE.md). A dead connection
@@ -121,7 +125,7 @@ pub async fn connect(
         opts.map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", ms.clone())]));
     }
     let mut conn = Database::connect(opts).await.map_err(|e| classify(&url, e))?;
-    if conn.get_database_backend() == DbBackend::Sqlite {
+    if conn.get_database_backend() == DbBackend::Sqlite && !settings.lazy {
         conn.execute_unprepared("PRAGMA journal_mode=WAL").await.map_err(|e| classify(&url, e))?;
     }
     let counter = StatementCounter::default();

@@ -19,6 +19,8 @@
 //! - [`auth`]: JWT bearer tokens scoped to projects, and what they allow.
 //! - [`store`]: every SQL statement; no GraphQL types.
 //! - [`db`]: opening either backend, pool settings, the statement counter.
+//! - [`replicas`]: read replicas, their background health and lag checks, read routing.
+//! - [`advisory`]: PostgreSQL advisory locks, so one instance at a time runs retention.
 //! - [`ingest`]: the write side: validated, idempotent, all-or-nothing batch upserts.
 //! - [`live`]: live updates: what each committed batch changed, delivered to
 //!   subscriptions across instances (PostgreSQL `NOTIFY`/`LISTEN`, SQLite in-process).
@@ -34,6 +36,7 @@
 //! - [`error`]: the API error type, its stable codes ([`error::ErrorCode`]) and every
 //!   match on a dependency's message ([`error::upstream`]).
 
+pub mod advisory;
 pub mod auth;
 pub mod buckets;
 pub mod catalog;
@@ -48,6 +51,7 @@ pub mod ingest;
 pub mod json;
 pub mod live;
 pub mod observe;
+pub mod replicas;
 pub mod retention;
 pub mod series;
 pub mod store;

@@ -20,11 +20,11 @@ use crate::server::{drop_database, fresh_database, url_of};
 
 pub const DB: &str = "metrics_bench";
 
-async fn exec(db: &DatabaseConnection, sql: &str) {
+pub async fn exec(db: &DatabaseConnection, sql: &str) {
     db.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{e}: {sql}"));
 }
 
-async fn scalar_i64(db: &DatabaseConnection, sql: &str) -> i64 {
+pub async fn scalar_i64(db: &DatabaseConnection, sql: &str) -> i64 {
     let row = db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql.to_owned())).await.unwrap().unwrap();
     row.try_get("", "n").unwrap()
 }
@@ -43,10 +43,11 @@ pub async fn anchor(db: &DatabaseConnection) -> DateTime<Utc> {
     t + Duration::days(1)
 }
 
-/// Generates the dataset into a fresh `metrics_bench` database.
-pub async fn generate(admin_url: &str, projects: usize) {
+/// Generates the dataset into a fresh database `name` (`metrics_bench` for the other
+/// benchmarks).
+pub async fn generate(admin_url: &str, name: &str, projects: usize) {
     let started = Instant::now();
-    let db = fresh_database(admin_url, DB).await;
+    let db = fresh_database(admin_url, name).await;
     let anchor = metrics_api::buckets::truncate(entity::sea_orm_active_enums::TimeGrain::Day, Utc::now());
     let a = format!("timestamptz '{}'", anchor.to_rfc3339());
     // Secondary indexes slow a bulk load several times over: keep their definitions, drop

@@ -7,12 +7,14 @@
 //! - [`ingest`]: write throughput against a raw `INSERT`.
 //! - [`dataset`]: the generated dataset, and the retention job timed over it.
 //! - [`load`]: the dashboard query mix over HTTP against the same SQL run directly.
+//! - [`sizes`]: bytes per row and rows per project per day, for `docs/SCALING.md`.
 
 mod cpu;
 mod dataset;
 mod ingest;
 mod load;
 mod server;
+mod sizes;
 
 use std::time::Duration;
 
@@ -59,6 +61,13 @@ enum Cmd {
     },
     /// Time the retention job over a copy of the dataset, 30 days after it ends.
     Retention,
+    /// Bytes per row and rows per project per day of each table, measured on a small
+    /// generated dataset (its own database), projected to 1k/10k/100k projects.
+    Sizes {
+        /// Projects to generate for the measurement.
+        #[arg(long, default_value_t = 50)]
+        projects: usize,
+    },
 }
 
 #[tokio::main]
@@ -66,7 +75,8 @@ async fn main() {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Ingest { rows, batch } => ingest::run(&cli.admin_url, &cli.bin, rows, batch).await,
-        Cmd::Generate { projects } => dataset::generate(&cli.admin_url, projects).await,
+        Cmd::Generate { projects } => dataset::generate(&cli.admin_url, dataset::DB, projects).await,
+        Cmd::Sizes { projects } => sizes::run(&cli.admin_url, projects).await,
         Cmd::Load { duration, concurrency } => {
             let d: Duration = duration.into();
             load::run(&cli.admin_url, &cli.bin, d, &concurrency).await;

@@ -19,6 +19,7 @@ use crate::graphql::SchemaConfig;
 use crate::http::ServerConfig;
 use crate::ingest::BatchLimits;
 use crate::live::LiveLimits;
+use crate::replicas::ReplicaSettings;
 use crate::retention::Policy;
 
 /// Defaults as clap wants them, read from the domain types (computed once per parse).
@@ -70,7 +71,8 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the GraphQL server.
-    Serve(ServeArgs),
+    // Boxed: by far the largest variant (clippy::large_enum_variant).
+    Serve(Box<ServeArgs>),
     /// Apply, revert or list database migrations.
     Migrate {
         #[command(subcommand)]
@@ -123,8 +125,8 @@ pub struct ServeArgs {
     pub max_body_bytes: usize,
 
     /// Run the retention job in the background every this long (`1h`, the default:
-    /// the spec's rules hold without a scheduler), the first time one period after
-    /// start; `off` turns it off. Each run is logged and its counts exported on /metrics;
+    /// the spec's rules hold without a scheduler), at start and then on the period;
+    /// `off` turns it off. Each run is logged and its counts exported on /metrics;
     /// on PostgreSQL one server at a time runs it.
     #[arg(long, env = "RETENTION_EVERY", default_value = "1h", value_parser = parse_every)]
     pub retention_every: Every,
@@ -159,6 +161,19 @@ pub struct ServeArgs {
     /// Rows per mutation call: bounds a write transaction (split bigger batches).
     #[arg(long, env = "MAX_BATCH_ROWS", default_value_t = BatchLimits::default().max_rows)]
     pub max_batch_rows: usize,
+
+    /// Read replicas, comma-separated URLs: read-only GraphQL requests read from a
+    /// healthy one; writes and their reads use the primary. None by default.
+    #[arg(long = "database-read-url", env = "DATABASE_READ_URL", value_delimiter = ',', hide_env_values = true)]
+    pub database_read_urls: Vec<String>,
+
+    /// A replica whose replay lags more than this is skipped (reads go elsewhere).
+    #[arg(long, env = "REPLICA_MAX_LAG", default_value_t = human(ReplicaSettings::default().max_lag))]
+    pub replica_max_lag: humantime::Duration,
+
+    /// How often each replica's health and lag are checked (in the background).
+    #[arg(long, env = "REPLICA_CHECK_EVERY", default_value_t = human(ReplicaSettings::default().check_every))]
+    pub replica_check_every: humantime::Duration,
 
     #[command(flatten)]
     pub writes: WriteArgs,
@@ -333,6 +348,11 @@ impl AuthArgs {
 }
 
 impl ServeArgs {
+    /// How replicas are judged.
+    pub fn replica_settings(&self) -> ReplicaSettings {
+        ReplicaSettings { max_lag: self.replica_max_lag.into(), check_every: self.replica_check_every.into() }
+    }
+
     /// The server settings these arguments set, with the loaded catalog and token checks.
     pub fn server_config(&self, catalog: Arc<Catalog>, auth: Option<AuthConfig>) -> ServerConfig {
         ServerConfig {
@@ -409,6 +429,25 @@ mod tests {
             (w.max_connections, w.max_subscriptions, w.buffer, w.keepalive, w.send_timeout, w.init_timeout),
             (d.max_connections, d.max_subscriptions, d.buffer, d.keepalive, d.send_timeout, d.init_timeout)
         );
+        let (r, d) = (args.replica_settings(), ReplicaSettings::default());
+        assert_eq!((r.max_lag, r.check_every), (d.max_lag, d.check_every));
+        assert!(args.database_read_urls.is_empty());
+    }
+
+    #[test]
+    fn read_urls_split_on_commas() {
+        let cli = Cli::try_parse_from([
+            "metrics-api",
+            "serve",
+            "--database-read-url",
+            "postgres://r1/db,postgres://r2/db",
+            "--replica-max-lag",
+            "3s",
+        ])
+        .expect("parses");
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        assert_eq!(args.database_read_urls, ["postgres://r1/db", "postgres://r2/db"]);
+        assert_eq!(args.replica_settings().max_lag, Duration::from_secs(3));
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             admin::report_seed(crate::demo::seed(&db, chrono::Utc::now()).await?);
             Ok(())
         }
-        Command::Serve(args) => serve::serve(&cli.database_url, Catalog::load(cli.catalog.as_deref())?, args).await,
+        Command::Serve(args) => serve::serve(&cli.database_url, Catalog::load(cli.catalog.as_deref())?, *args).await,
         Command::Token(args) => {
             let auth = args.auth.auth_config()?.ok_or("`token` needs --jwt-secret (or JWT_SECRET)")?;
             let projects = crate::auth::parse_projects(&args.projects)?;

@@ -1,5 +1,7 @@
 //! `metrics-api serve`: checks the auth setup, opens the pool, migrates, loads the demo
-//! data when asked, starts the retention schedule (`retention::schedule`), then serves HTTP until a signal.
+//! data when asked, starts the retention schedule (`retention::schedule`: one instance at
+//! a time), opens the read replicas, then serves HTTP until a signal and drains the
+//! requests in flight.
 
 use tokio::net::TcpListener;
 
@@ -8,6 +10,7 @@ use super::CliError;
 use crate::catalog::Catalog;
 use crate::db;
 use crate::http::{self, AppState};
+use crate::replicas::Replicas;
 use crate::retention;
 
 pub async fn serve(url: &str, catalog: Catalog, args: ServeArgs) -> Result<(), CliError> {
@@ -49,7 +52,11 @@ pub async fn serve(url: &str, catalog: Catalog, args: ServeArgs) -> Result<(), C
     }
     let config = args.server_config(catalog, auth);
     crate::observe::prometheus();
-    let router = http::build_router(AppState::with_config(db, counter, config));
+    let replicas =
+        Replicas::connect(&args.database_read_urls, &args.limits.pool_settings(), args.replica_settings()).await?;
+    replicas.check().await;
+    replicas.spawn_checks();
+    let router = http::build_router(AppState::with_config(db, counter, config).with_replicas(replicas));
     http::run(listener, router, http::shutdown_signal()).await?;
     Ok(())
 }

@@ -32,7 +32,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use sea_orm::DatabaseConnection;
 
 use super::loaders::StoreLoader;
-use super::{AppSchema, RequestTime};
+use super::{AppSchema, ReadConnection, RequestTime};
 use crate::auth::Principal;
 
 /// Loader tasks queued by the dataloaders of one HTTP request.
@@ -58,11 +58,14 @@ fn queued<L: Send + Sync + 'static>(loader: L, queue: &TaskQueue) -> DataLoader<
 
 fn prepare(request: Request, db: &DatabaseConnection, queue: &TaskQueue, now: RequestTime, who: &Principal) -> Request {
     let loader = queued(StoreLoader::new(db.clone()), queue);
-    request.data(loader).data(now).data(who.clone())
+    request.data(loader).data(ReadConnection(db.clone())).data(now).data(who.clone())
 }
 
 /// Executes a single or batched request with per-request loaders, request time and the
-/// caller's rights.
+/// caller's rights. `db` is the connection the request reads from (its loaders and
+/// listings): a replica for a read-only request, the primary for one that holds a
+/// mutation, whose reads must see its writes (see [`crate::replicas`]). Mutations always
+/// write through the schema's own connection, the primary.
 pub async fn execute(
     schema: &AppSchema,
     db: &DatabaseConnection,

@@ -119,9 +119,19 @@ pub(crate) fn dataloader<'a>(ctx: &'a Context<'_>) -> &'a DataLoader<StoreLoader
     ctx.data_unchecked::<DataLoader<StoreLoader>>()
 }
 
+/// The primary: writes, and reads that must see them.
 pub(crate) fn db<'a>(ctx: &'a Context<'_>) -> &'a DatabaseConnection {
     ctx.data_unchecked::<DatabaseConnection>()
 }
+
+/// The connection this request reads from: a replica for a read-only request when
+/// replicas are configured, else the primary (see [`crate::replicas`]).
+pub(crate) fn read_db<'a>(ctx: &'a Context<'_>) -> &'a DatabaseConnection {
+    ctx.data_opt::<ReadConnection>().map_or_else(|| db(ctx), |r| &r.0)
+}
+
+/// The connection a request reads from, set per request by [`execute`].
+pub(crate) struct ReadConnection(pub DatabaseConnection);
 
 pub(crate) fn request_time(ctx: &Context<'_>) -> DateTime<Utc> {
     ctx.data_opt::<RequestTime>().map_or_else(Utc::now, |t| t.0)

@@ -15,7 +15,7 @@ use super::drilldown::ProjectDrilldowns;
 use super::loaders::{ProjectKey, StoreLoader};
 use super::summary::ProjectSummaries;
 use super::trend::ProjectTrends;
-use super::{dataloader, db, require_read};
+use super::{dataloader, read_db, require_read};
 use crate::error::{ApiError, Result};
 
 /// A project: the owner of every metric row. Its fields read the project's summary
@@ -125,7 +125,7 @@ impl QueryRoot {
         let limit = args::page_size("first", first)?;
         let after_id = after.as_deref().map(|c| cursor::decode_project("after", c)).transpose()?;
         let allowed = who.allowed();
-        let rows = crate::store::project::list(db(ctx), after_id, limit as u64 + 1, allowed.as_deref()).await?;
+        let rows = crate::store::project::list(read_db(ctx), after_id, limit as u64 + 1, allowed.as_deref()).await?;
         Ok(ProjectConnection::from_rows(
             rows,
             limit,

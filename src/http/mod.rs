@@ -39,6 +39,7 @@ use crate::db::StatementCounter;
 use crate::graphql::documents::Documents;
 use crate::graphql::{build_schema, AppSchema, SchemaConfig};
 use crate::live::{Hub, LiveLimits};
+use crate::replicas::Replicas;
 
 /// Settings of the HTTP layer, around the schema's own.
 #[derive(Debug, Clone)]
@@ -86,6 +87,8 @@ pub struct AppState {
     pub documents: Arc<Documents>,
     /// This instance's live updates (subscriptions).
     pub live: Hub,
+    /// Read replicas (none by default: every read uses `db`, the primary).
+    pub replicas: Replicas,
 }
 
 impl AppState {
@@ -96,7 +99,20 @@ impl AppState {
     pub fn with_config(db: DatabaseConnection, statements: StatementCounter, config: ServerConfig) -> Self {
         let documents = Arc::new(Documents::new(config.schema.apq_capacity));
         let live = Hub::start(&db, config.live);
-        AppState { schema: build_schema(db.clone(), &config.schema), config, db, statements, documents, live }
+        AppState {
+            schema: build_schema(db.clone(), &config.schema),
+            config,
+            db,
+            statements,
+            documents,
+            live,
+            replicas: Replicas::default(),
+        }
+    }
+
+    /// Read-only requests read from `replicas` (see [`crate::replicas`]).
+    pub fn with_replicas(self, replicas: Replicas) -> Self {
+        AppState { replicas, ..self }
     }
 }
 

@@ -1,5 +1,5 @@
-//! Operations endpoints: liveness, readiness (database and migrations) and Prometheus
-//! metrics.
+//! Operations endpoints: liveness, readiness (database, migrations, replicas) and
+//! Prometheus metrics.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -14,25 +14,34 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: the database answers and every migration is applied.
+/// Readiness: the primary answers and every migration is applied. With replicas, each
+/// database is listed with its last check (`databases`); a replica that is down does not
+/// make the service unready, since reads fall back to the primary.
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    let (status, mut body) = primary_readiness(&state).await;
+    if !state.replicas.is_empty() {
+        body["databases"] = serde_json::json!({
+            "primary": if status == StatusCode::OK { "up" } else { "unavailable" },
+            "replicas": state.replicas.statuses(),
+        });
+    }
+    (status, Json(body)).into_response()
+}
+
+async fn primary_readiness(state: &AppState) -> (StatusCode, serde_json::Value) {
     let check = async {
         state.db.ping().await?;
         migration::Migrator::get_pending_migrations(&state.db).await
     };
     match check.await {
-        Ok(pending) if pending.is_empty() => {
-            (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))).into_response()
-        }
+        Ok(pending) if pending.is_empty() => (StatusCode::OK, serde_json::json!({"status": "ready"})),
         Ok(pending) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "pending_migrations", "pending": pending.len()})),
-        )
-            .into_response(),
+            serde_json::json!({"status": "pending_migrations", "pending": pending.len()}),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "database_unavailable"})))
-                .into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"status": "database_unavailable"}))
         }
     }
 }

@@ -19,6 +19,7 @@ use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Opera
 use async_graphql::{BatchRequest, BatchResponse, ServerError};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
+use sea_orm::DatabaseConnection;
 use tracing::Instrument;
 
 use super::cache::{set_cache_headers, with_etag};
@@ -87,7 +88,10 @@ pub async fn execute(state: &AppState, headers: &HeaderMap, mut batch: BatchRequ
     let started = std::time::Instant::now();
     let statements = Arc::new(AtomicU64::new(0));
     let outcome = crate::observe::REQUEST_STATEMENTS
-        .scope(statements.clone(), checked(state, headers, batch, &mut operation.refused).instrument(span.clone()))
+        .scope(
+            statements.clone(),
+            checked(state, headers, batch, operation.mutation, &mut operation.refused).instrument(span.clone()),
+        )
         .await;
     let (resp, outcome) = answer(state, headers, outcome, &request_id, &operation, &method).await;
     let n = statements.load(Ordering::Relaxed);
@@ -127,12 +131,16 @@ async fn checked(
     state: &AppState,
     headers: &HeaderMap,
     batch: BatchRequest,
+    mutation: bool,
     refused: &mut [Option<ServerError>],
 ) -> Result<BatchResponse, Response> {
     let run = async {
         let who = authenticate(state, headers)?;
         check_batch(state, &batch)?;
-        run_within_timeout(state, batch, refused, &who).await
+        // Where the batch reads: a replica when nothing in it writes (persisted queries
+        // are resolved by now, so a mutation sent by hash counts), else the primary.
+        let read = state.replicas.for_request(&state.db, mutation);
+        run_within_timeout(state, batch, refused, &who, &read).await
     };
     run.await.map_err(|refusal| refusal.into_response(headers))
 }
@@ -165,10 +173,11 @@ async fn run_within_timeout(
     batch: BatchRequest,
     refused: &mut [Option<ServerError>],
     who: &Principal,
+    read: &DatabaseConnection,
 ) -> Result<BatchResponse, Refusal> {
     let limits = state.config.schema.query_limits;
     let queries: Vec<String> = batch.iter().map(|r| r.query.clone()).collect();
-    let exec = execute_admitted(state, batch, refused, who);
+    let exec = execute_admitted(state, batch, refused, who, read);
     let Ok(mut response) = tokio::time::timeout(limits.timeout, exec).await else {
         tracing::warn!(timeout_ms = limits.timeout.as_millis() as u64, "request timed out");
         let message = format!("the request took longer than the limit of {} ms; narrow it", limits.timeout.as_millis());
@@ -181,28 +190,29 @@ async fn run_within_timeout(
     Ok(response)
 }
 
-/// Executes the requests that were not refused, and answers the refused ones with their
-/// error, in the batch's order.
+/// Executes the requests that were not refused, reading from `read`, and answers the
+/// refused ones with their error, in the batch's order.
 async fn execute_admitted(
     state: &AppState,
     batch: BatchRequest,
     refused: &mut [Option<ServerError>],
     who: &Principal,
+    read: &DatabaseConnection,
 ) -> BatchResponse {
     let refusal = |e: &mut Option<ServerError>| e.take().map(|e| async_graphql::Response::from_errors(vec![e]));
     match batch {
         BatchRequest::Single(r) => match refused.first_mut().and_then(refusal) {
             Some(answer) => BatchResponse::Single(answer),
-            None => crate::graphql::execute(&state.schema, &state.db, BatchRequest::Single(r), who).await,
+            None => crate::graphql::execute(&state.schema, read, BatchRequest::Single(r), who).await,
         },
         BatchRequest::Batch(rs) => {
             let admitted: Vec<_> =
                 rs.into_iter().zip(refused.iter()).filter(|(_, e)| e.is_none()).map(|(r, _)| r).collect();
-            let executed =
-                match crate::graphql::execute(&state.schema, &state.db, BatchRequest::Batch(admitted), who).await {
-                    BatchResponse::Batch(rs) => rs,
-                    BatchResponse::Single(r) => vec![r],
-                };
+            let executed = match crate::graphql::execute(&state.schema, read, BatchRequest::Batch(admitted), who).await
+            {
+                BatchResponse::Batch(rs) => rs,
+                BatchResponse::Single(r) => vec![r],
+            };
             let mut executed = executed.into_iter();
             let answers =
                 refused.iter_mut().map(|e| refusal(e).or_else(|| executed.next()).unwrap_or_default()).collect();

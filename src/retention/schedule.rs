@@ -14,8 +14,9 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, 
 use super::{run, Options, Policy, Report};
 use crate::catalog::Catalog;
 
-/// The advisory lock key of the retention job (any fixed number; "metrics-api retention").
-pub const ADVISORY_LOCK_KEY: i64 = 0x6d65_7472_6963_7372;
+/// The advisory lock key of the retention job ([`crate::advisory::RETENTION`]; a session
+/// lock on it, taken elsewhere, also keeps the schedule waiting).
+pub const ADVISORY_LOCK_KEY: i64 = crate::advisory::RETENTION;
 
 /// What a scheduled tick did.
 #[derive(Debug)]
@@ -55,11 +56,10 @@ pub async fn run_once(db: &DatabaseConnection, catalog: &Catalog, policy: &Polic
     Ok(Tick::Ran(result?, started.elapsed()))
 }
 
-/// Runs the job every `every`, the first time one period after start (a server started
-/// for a demo or a test does not compact its data at once), logging each run. A failed
-/// run is logged and retried at the next tick (every step is idempotent).
+/// Runs the job at start and then every `every`, logging each run. A failed run is
+/// logged and retried at the next tick (every step is idempotent).
 pub async fn every(db: DatabaseConnection, catalog: Arc<Catalog>, policy: Policy, every: Duration) {
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
@@ -82,7 +82,7 @@ pub async fn every(db: DatabaseConnection, catalog: Arc<Catalog>, policy: Policy
             }
             Ok(Tick::Skipped) => {
                 crate::observe::record_retention("skipped");
-                tracing::info!("retention run skipped: another server holds the lock")
+                tracing::info!("retention skipped: another instance is running it")
             }
             Err(e) => {
                 crate::observe::record_retention("error");

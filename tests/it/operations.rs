@@ -8,7 +8,7 @@ use crate::common::TestApp;
 use metrics_api::http::ServerConfig;
 use serde_json::{json, Value};
 
-fn sha256_hex(s: &str) -> String {
+pub(crate) fn sha256_hex(s: &str) -> String {
     // A small SHA-256 (FIPS 180-4) so the test computes APQ hashes like a client does.
     const K: [u32; 64] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,

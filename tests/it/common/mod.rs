@@ -5,7 +5,9 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`). When no server answers they print one
 //! line and pass, unless `REQUIRE_POSTGRES=1`, which makes them fail.
 
+pub mod cluster;
 pub mod fixtures;
+pub mod serve;
 pub mod served;
 pub mod tokens;
 
@@ -55,13 +57,13 @@ fn admin_url() -> String {
 }
 
 /// The URL of database `name` on the admin URL's server.
-fn database_url(name: &str) -> String {
+pub fn database_url(name: &str) -> String {
     let admin = admin_url();
     let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin);
     format!("{base}/{name}")
 }
 
-fn require_postgres() -> bool {
+pub fn require_postgres() -> bool {
     std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
 }
 
@@ -191,15 +193,7 @@ impl TestApp {
 
     /// POSTs a GraphQL request and returns the whole JSON response.
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
-        let resp = self
-            .client
-            .post(format!("{}/graphql", self.url))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("request");
-        assert!(resp.status().is_success(), "HTTP {}", resp.status());
-        resp.json().await.expect("json body")
+        post_graphql(&self.client, &self.url, query, variables).await
     }
 
     /// Runs a query that must succeed and returns its `data`.
@@ -255,6 +249,23 @@ impl TestApp {
             Cleanup::Database(name) => drop_database(name).await,
         }
     }
+}
+
+/// POSTs a GraphQL request to the server at `base` and returns the whole JSON response.
+pub async fn post_graphql(client: &reqwest::Client, base: &str, query: &str, variables: Value) -> Value {
+    let resp = client
+        .post(format!("{base}/graphql"))
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("request to {base}: {e:?}"));
+    assert!(resp.status().is_success(), "HTTP {}", resp.status());
+    resp.json().await.expect("json body")
+}
+
+/// A number unique in this test process (file and database names).
+pub fn next_id() -> u64 {
+    COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
 pub async fn drop_database(name: &str) {
