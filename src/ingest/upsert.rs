@@ -418,6 +418,11 @@ pub async fn write_folded_weeks(db: &impl ConnectionTrait, rows: &[TrendRow]) ->
 async fn stored_ids<R: Row>(db: &impl ConnectionTrait, table: &str, chunk: &[R]) -> Result<HashSet<Uuid>, DbErr> {
     let mut q = Sql::new(db.get_database_backend());
     q.push(&format!("SELECT id FROM {table} WHERE "));
+    let mut projects: Vec<Uuid> = chunk.iter().map(Row::project_id).collect();
+    projects.sort();
+    projects.dedup();
+    // The project filter keeps the statement on the rows' shards (docs/SCALING.md).
+    q.in_list("project_id", &projects).push(" AND ");
     let ids: Vec<Uuid> = chunk.iter().map(Row::id).collect();
     q.in_list("id", &ids);
     let rows = db.query_all_raw(q.build()).await?;

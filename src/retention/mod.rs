@@ -223,9 +223,9 @@ async fn expire_breakdowns(db: &DatabaseTransaction, project: Uuid, cut: DateTim
         sql.push(")");
     }
     sql.push(" OR (time_bucket IS NULL AND computed_at < ").bind_time(cut);
-    sql.push(
-        " AND computed_at < (SELECT MAX(l.computed_at) FROM metrics_breakdown_point l \
-         WHERE l.project_id = metrics_breakdown_point.project_id AND l.metric_key = metrics_breakdown_point.metric_key \
+    sql.push(" AND computed_at < (SELECT MAX(l.computed_at) FROM metrics_breakdown_point l WHERE l.project_id = ");
+    sql.bind(project).push(
+        " AND l.metric_key = metrics_breakdown_point.metric_key \
          AND l.time_grain IS NULL AND l.time_bucket IS NULL \
          AND l.dimension_key = metrics_breakdown_point.dimension_key)))",
     );
@@ -240,9 +240,9 @@ async fn expire_drilldowns(db: &DatabaseTransaction, project: Uuid, cut: DateTim
     sql.push("DELETE FROM metrics_drilldown WHERE project_id = ").bind(project);
     sql.push(" AND (time_bucket < ").bind_time(cut);
     sql.push(" OR (time_bucket IS NULL AND computed_at < ").bind_time(cut);
-    sql.push(
-        " AND computed_at < (SELECT MAX(l.computed_at) FROM metrics_drilldown l \
-         WHERE l.project_id = metrics_drilldown.project_id AND l.metric_key = metrics_drilldown.metric_key \
+    sql.push(" AND computed_at < (SELECT MAX(l.computed_at) FROM metrics_drilldown l WHERE l.project_id = ");
+    sql.bind(project).push(
+        " AND l.metric_key = metrics_drilldown.metric_key \
          AND l.entity_type = metrics_drilldown.entity_type AND l.time_bucket IS NULL)))",
     );
     exec(db, sql).await
@@ -370,8 +370,8 @@ async fn downsample(
     let writes = crate::ingest::upsert::write_folded_weeks(db, &week_rows).await?;
     report.created = writes.created;
     report.updated = writes.updated;
-    report.folded = delete_ids(db, &folded_ids).await?;
-    report.deleted = delete_ids(db, &superseded_ids).await?;
+    report.folded = delete_ids(db, project, &folded_ids).await?;
+    report.deleted = delete_ids(db, project, &superseded_ids).await?;
     Ok(report)
 }
 
@@ -411,11 +411,14 @@ async fn stored_weeks(
 }
 
 /// Deletes trend rows by id (exactly the rows read, never one written since).
-async fn delete_ids(db: &DatabaseTransaction, ids: &[Uuid]) -> Result<u64, DbErr> {
+async fn delete_ids(db: &DatabaseTransaction, project: Uuid, ids: &[Uuid]) -> Result<u64, DbErr> {
     let mut n = 0;
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let mut sql = Sql::new(db.get_database_backend());
-        sql.push("DELETE FROM metrics_trend_point WHERE ").in_list("id", chunk);
+        sql.push("DELETE FROM metrics_trend_point WHERE project_id = ")
+            .bind(project)
+            .push(" AND ")
+            .in_list("id", chunk);
         n += exec(db, sql).await?;
     }
     Ok(n)
