@@ -24,7 +24,8 @@
 //! - [`ingest`]: the write side: validated, idempotent, all-or-nothing batch upserts.
 //! - [`live`]: live updates: what each committed batch changed, delivered to
 //!   subscriptions across instances (PostgreSQL `NOTIFY`/`LISTEN`, SQLite in-process).
-//! - [`retention`]: the retention and downsampling job (spec section 5).
+//! - [`retention`]: the retention and downsampling job (spec section 5): exact folding of
+//!   late and corrected points, and the schedule `serve` runs it on.
 //! - [`catalog`]: the metric catalog (aggregation per metric key, unit, description).
 //! - [`identity`]: deterministic UUIDv5 row ids and canonical JSON.
 //! - [`buckets`]: UTC bucket arithmetic per grain.

@@ -65,9 +65,20 @@ pub fn record_ingest(table: &'static str, rows: u64) {
     metrics::counter!("metrics_api_ingest_rows_total", "table" => table).increment(rows);
 }
 
-/// Records a retention run.
+/// Records a retention tick that did not finish a run (`skipped`, `error`).
 pub fn record_retention(outcome: &'static str) {
     metrics::counter!("metrics_api_retention_runs_total", "outcome" => outcome).increment(1);
+}
+
+/// Records a finished retention run: rows folded into week points, rows deleted, when it
+/// finished and how long it took.
+pub fn record_retention_run(folded: u64, deleted: u64, took: std::time::Duration) {
+    record_retention("ok");
+    metrics::counter!("metrics_api_retention_rows_folded_total").increment(folded);
+    metrics::counter!("metrics_api_retention_rows_deleted_total").increment(deleted);
+    let finished = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    metrics::gauge!("metrics_api_retention_last_run_timestamp_seconds").set(finished.as_secs_f64());
+    metrics::gauge!("metrics_api_retention_last_run_duration_seconds").set(took.as_secs_f64());
 }
 
 /// Records a subscription connection opened (`+1`) or closed (`-1`).

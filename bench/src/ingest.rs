@@ -3,7 +3,8 @@
 //! - raw: `INSERT INTO metrics_trend_point VALUES (...), (...)` in chunks, no conflict
 //!   handling, one connection: the floor;
 //! - api: `upsertTrendPoints` over HTTP against `metrics-api serve`, N rows a call;
-//! - cli: `metrics-api ingest` of an NDJSON file.
+//! - cli: `metrics-api ingest` of an NDJSON file;
+//! - cli again, into a database without the natural-key unique indexes: their cost.
 //!
 //! Each way starts from an empty table in a fresh database.
 
@@ -146,10 +147,28 @@ pub async fn run(admin_url: &str, bin: &str, rows: usize, batch: usize) {
     let api = api_ingest(bin, &url, rows, batch).await;
     fresh_database(admin_url, DB).await.close().await.ok();
     let cli = cli_ingest(bin, &url, rows, batch);
+    // The cost of the natural-key guard (issue 12): the same CLI ingest into a database
+    // whose unique natural-key indexes were dropped after migrating.
+    let db = fresh_database(admin_url, DB).await;
+    for index in [
+        migration::index_names::SUMMARY_NATURAL_KEY,
+        migration::index_names::TREND_NATURAL_KEY,
+        migration::index_names::BREAKDOWN_NATURAL_KEY,
+        migration::index_names::DRILLDOWN_NATURAL_KEY,
+    ] {
+        db.execute_unprepared(&format!("DROP INDEX {index}")).await.unwrap();
+    }
+    db.close().await.ok();
+    let unguarded = cli_ingest(bin, &url, rows, batch);
     println!("| way | rows | seconds | rows/s | time vs raw INSERT |");
     println!("|---|---|---|---|---|");
     report("raw multi-row INSERT (baseline)", rows, raw, raw);
     report("upsertTrendPoints over HTTP", rows, api, raw);
     report("metrics-api ingest (NDJSON)", rows, cli, raw);
+    report("metrics-api ingest, natural-key indexes dropped", rows, unguarded, raw);
+    println!(
+        "\nnatural-key unique indexes: CLI ingest takes {:.2}x the time it takes without them",
+        cli.as_secs_f64() / unguarded.as_secs_f64()
+    );
     drop_database(admin_url, DB).await;
 }

@@ -11,12 +11,19 @@
 //!   its plain-SQL twin for PostgreSQL).
 //! - [`m20260301_000001_add_drilldown_recent_index`]: the index behind the newest-first
 //!   drilldown order, which no spec index serves.
+//! - [`m20260401_000001_guard_natural_keys`]: a unique index over each table's natural
+//!   key, and (PostgreSQL) the row-id derivation as SQL functions.
+//! - [`adopt`]: recognises a database installed from the SQL file and records its
+//!   migrations as applied.
 
 pub use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::MigrationStatus;
 
 pub mod m20260208_000001_create_read_model;
 pub mod m20260301_000001_add_drilldown_recent_index;
+pub mod m20260401_000001_guard_natural_keys;
+
+pub mod adopt;
 
 /// Every index the migrations create, by table, in the spec's column order. Tests and
 /// `EXPLAIN` checks refer to indexes through these names.
@@ -29,6 +36,10 @@ pub mod index_names {
     pub const DRILLDOWN_ENTITY: &str = "idx_metrics_drilldown_entity";
     pub const DRILLDOWN_REFERENCE: &str = "idx_metrics_drilldown_reference";
     pub const DRILLDOWN_RECENT: &str = "idx_metrics_drilldown_recent";
+    pub const SUMMARY_NATURAL_KEY: &str = "uq_metrics_summary_natural_key";
+    pub const TREND_NATURAL_KEY: &str = "uq_metrics_trend_point_natural_key";
+    pub const BREAKDOWN_NATURAL_KEY: &str = "uq_metrics_breakdown_point_natural_key";
+    pub const DRILLDOWN_NATURAL_KEY: &str = "uq_metrics_drilldown_natural_key";
 }
 
 /// The migrator the binary and the tests run.
@@ -40,6 +51,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20260208_000001_create_read_model::Migration),
             Box::new(m20260301_000001_add_drilldown_recent_index::Migration),
+            Box::new(m20260401_000001_guard_natural_keys::Migration),
         ]
     }
 }

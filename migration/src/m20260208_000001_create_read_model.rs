@@ -1,6 +1,12 @@
 //! Creates `metrics_time_grain`, `project` and the four read-model tables of the spec
 //! (section 4) with every index of the spec, in its column order and direction.
 //!
+//! `project` belongs to the host system in the spec (the FK target exists before
+//! migration 0005): it is created only when missing, and of an existing one only
+//! `id uuid PRIMARY KEY` is required (checked first, with an error naming what differs).
+//! A `project` created here is marked with [`OWNED_COMMENT`], so `down` drops only a
+//! table it created (on SQLite, an embedded database of its own, `down` drops it).
+//!
 //! Backend differences live here and nowhere else: PostgreSQL gets the native enum type,
 //! JSONB with a GIN index on `dimensions` and TIMESTAMPTZ; SQLite gets TEXT with a `CHECK`
 //! on the grain values, JSON stored as text and B-tree indexes only.
@@ -136,6 +142,51 @@ impl Cols {
     }
 }
 
+/// The comment on a `project` table this migration created.
+pub const OWNED_COMMENT: &str = "metrics-api: created by m20260208_000001_create_read_model";
+
+/// Whether `project` exists; an existing one must have `id uuid` as its primary key.
+async fn host_project(manager: &SchemaManager<'_>) -> Result<bool, DbErr> {
+    let db = manager.get_connection();
+    let (sql, backend) = match manager.get_database_backend() {
+        DbBackend::Postgres => (
+            "SELECT to_regclass('project') IS NOT NULL AS present, \
+             (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
+              WHERE a.attrelid = to_regclass('project') AND a.attname = 'id' AND NOT a.attisdropped) AS id_type, \
+             EXISTS (SELECT 1 FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid \
+              AND a.attnum = ANY (c.conkey) WHERE c.conrelid = to_regclass('project') AND c.contype = 'p' \
+              AND a.attname = 'id' AND cardinality(c.conkey) = 1) AS id_pk",
+            DbBackend::Postgres,
+        ),
+        b => (
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'project') AS present, \
+             (SELECT lower(type) FROM pragma_table_info('project') WHERE name = 'id') AS id_type, \
+             (SELECT pk = 1 AND (SELECT COUNT(*) FROM pragma_table_info('project') WHERE pk > 0) = 1 \
+              FROM pragma_table_info('project') WHERE name = 'id') AS id_pk",
+            b,
+        ),
+    };
+    let row = db
+        .query_one_raw(sea_orm_migration::sea_orm::Statement::from_string(backend, sql))
+        .await?
+        .ok_or_else(|| DbErr::Migration("cannot inspect the `project` table".into()))?;
+    if !row.try_get::<bool>("", "present")? {
+        return Ok(false);
+    }
+    let id_type: Option<String> = row.try_get("", "id_type")?;
+    let id_pk: Option<bool> = row.try_get("", "id_pk")?;
+    let uuid = matches!(id_type.as_deref(), Some("uuid" | "uuid_text"));
+    if !uuid || id_pk != Some(true) {
+        return Err(DbErr::Migration(format!(
+            "the existing `project` table cannot be the metrics tables' FK target: it needs `id uuid` as its primary key, \
+             but `id` is {} and {}",
+            id_type.map_or("missing".to_owned(), |t| format!("of type {t}")),
+            if id_pk == Some(true) { "the primary key" } else { "not the (whole) primary key" }
+        )));
+    }
+    Ok(true)
+}
+
 fn fk_project<T: IntoIden + 'static>(table: T) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .from(table, Alias::new("project_id"))
@@ -156,16 +207,22 @@ impl MigrationTrait for Migration {
                 .await?;
         }
 
-        manager
-            .create_table(
-                Table::create()
-                    .table(Project::Table)
-                    .col(c.uuid(Project::Id).primary_key())
-                    .col(ColumnDef::new(Project::Name).text().null())
-                    .col(c.timestamptz_now(Project::CreatedAt))
-                    .to_owned(),
-            )
-            .await?;
+        if !host_project(manager).await? {
+            manager
+                .create_table(
+                    Table::create()
+                        .table(Project::Table)
+                        .col(c.uuid(Project::Id).primary_key())
+                        .col(ColumnDef::new(Project::Name).text().null())
+                        .col(c.timestamptz_now(Project::CreatedAt))
+                        .to_owned(),
+                )
+                .await?;
+            if backend == DbBackend::Postgres {
+                let sql = format!("COMMENT ON TABLE project IS '{OWNED_COMMENT}'");
+                manager.get_connection().execute_unprepared(&sql).await?;
+            }
+        }
 
         manager
             .create_table(
@@ -311,9 +368,25 @@ impl MigrationTrait for Migration {
             MetricsBreakdownPoint::Table.into_iden(),
             MetricsTrendPoint::Table.into_iden(),
             MetricsSummary::Table.into_iden(),
-            Project::Table.into_iden(),
         ] {
             manager.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        // `project` only when this migration created it: a host system's table stays.
+        let owned = match manager.get_database_backend() {
+            DbBackend::Postgres => {
+                let row = manager
+                    .get_connection()
+                    .query_one_raw(sea_orm_migration::sea_orm::Statement::from_string(
+                        DbBackend::Postgres,
+                        "SELECT obj_description(to_regclass('project'), 'pg_class') AS c",
+                    ))
+                    .await?;
+                row.and_then(|r| r.try_get::<Option<String>>("", "c").ok().flatten()).as_deref() == Some(OWNED_COMMENT)
+            }
+            _ => true,
+        };
+        if owned {
+            manager.drop_table(Table::drop().table(Project::Table).if_exists().to_owned()).await?;
         }
         if manager.get_database_backend() == DbBackend::Postgres {
             manager.drop_type(Type::drop().name(MetricsTimeGrain::Type).to_owned()).await?;

@@ -14,9 +14,29 @@ pub fn report_seed(outcome: crate::demo::SeedOutcome) {
     }
 }
 
+/// Records the migrations of a database installed from the SQL file as applied (see
+/// `migration::adopt`); a database whose objects differ is an error naming them.
+pub async fn adopt(db: &DatabaseConnection) -> Result<(), CliError> {
+    match migration::adopt::adopt_sql_install(db).await.map_err(|e| format!("migration failed: {e}"))? {
+        migration::adopt::Adoption::Recorded(names) => {
+            tracing::info!(migrations = ?names, "database installed from the SQL file: recorded as applied")
+        }
+        migration::adopt::Adoption::NotNeeded => {}
+    }
+    Ok(())
+}
+
+/// Recognises an SQL-file install, then applies pending migrations.
+pub async fn migrate_up(db: &DatabaseConnection) -> Result<(), CliError> {
+    adopt(db).await?;
+    Migrator::up(db, None).await.map_err(|e| format!("migration failed: {e}"))?;
+    Ok(())
+}
+
 pub async fn migrate(db: &DatabaseConnection, action: MigrateAction) -> Result<(), CliError> {
     match action {
         MigrateAction::Up => {
+            adopt(db).await?;
             let pending = Migrator::get_pending_migrations(db).await?.len();
             Migrator::up(db, None).await.map_err(|e| format!("migration failed: {e}"))?;
             println!("applied {pending} migration(s); the database is up to date");
@@ -55,8 +75,8 @@ pub fn retention_report(r: &retention::Report, opts: &retention::Options) -> Str
     );
     out += &format!("summary:   deleted {}\n", r.summary.deleted);
     out += &format!(
-        "trend:     downsampled {} hour/day rows into {} week points (deleted {})\n",
-        r.trend.downsampled, r.trend.created, r.trend.deleted
+        "trend:     folded {} hour/day rows into week points ({} new, {} updated); deleted {} (their week was written by a compute job)\n",
+        r.trend.folded, r.trend.created, r.trend.updated, r.trend.deleted
     );
     out += &format!("breakdown: deleted {}\n", r.breakdown.deleted);
     out += &format!("drilldown: deleted {}\n", r.drilldown.deleted);

@@ -124,10 +124,12 @@ pub struct ServeArgs {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = server_default().max_body_bytes)]
     pub max_body_bytes: usize,
 
-    /// Run the retention job in the background every this long (e.g. `1h`); off when
-    /// absent. Each run is logged.
-    #[arg(long, env = "RETENTION_EVERY")]
-    pub retention_every: Option<humantime::Duration>,
+    /// Run the retention job in the background every this long (`1h`, the default:
+    /// the spec's rules hold without a scheduler), at start and then on the period;
+    /// `off` turns it off. Each run is logged and its counts exported on /metrics;
+    /// on PostgreSQL one server at a time runs it.
+    #[arg(long, env = "RETENTION_EVERY", default_value = "1h", value_parser = parse_every)]
+    pub retention_every: Every,
 
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -172,6 +174,9 @@ pub struct ServeArgs {
     /// How often each replica's health and lag are checked (in the background).
     #[arg(long, env = "REPLICA_CHECK_EVERY", default_value_t = human(ReplicaSettings::default().check_every))]
     pub replica_check_every: humantime::Duration,
+
+    #[command(flatten)]
+    pub writes: WriteArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -183,6 +188,9 @@ pub struct IngestArgs {
     /// Rows per transaction.
     #[arg(long, env = "INGEST_BATCH_SIZE", default_value_t = crate::ingest::ndjson::DEFAULT_BATCH_SIZE)]
     pub batch_size: usize,
+
+    #[command(flatten)]
+    pub writes: WriteArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -358,7 +366,10 @@ impl ServeArgs {
         ServerConfig {
             schema: SchemaConfig {
                 query_limits: self.limits.query_limits(),
-                batch_limits: BatchLimits { max_rows: self.max_batch_rows },
+                batch_limits: BatchLimits {
+                    max_rows: self.max_batch_rows,
+                    registration: self.writes.project_registration,
+                },
                 catalog,
                 policy: Policy::default(),
                 apq_capacity: self.apq_capacity,
@@ -371,6 +382,32 @@ impl ServeArgs {
             dashboard: !self.no_dashboard,
         }
     }
+}
+
+/// A period, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Every(pub Option<std::time::Duration>);
+
+fn parse_every(s: &str) -> Result<Every, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(Every(None));
+    }
+    let d: std::time::Duration =
+        s.parse::<humantime::Duration>().map_err(|e| format!("expected a period such as `1h`, or `off`: {e}"))?.into();
+    if d.is_zero() {
+        return Err("the period must be longer than 0; use `off` to turn retention off".into());
+    }
+    Ok(Every(Some(d)))
+}
+
+/// How writes treat project ids (`serve` and `ingest`).
+#[derive(Debug, Args, Clone)]
+pub struct WriteArgs {
+    /// What a write does with an unknown project id: `auto` registers it (a standalone
+    /// database), `strict` refuses the batch (a host database whose system owns
+    /// `project`: a mistyped id is an error, not a new project).
+    #[arg(long, env = "PROJECT_REGISTRATION", value_enum, default_value_t = BatchLimits::default().registration)]
+    pub project_registration: crate::ingest::ProjectRegistration,
 }
 
 #[cfg(test)]
@@ -420,6 +457,19 @@ mod tests {
         let Command::Serve(args) = cli.command else { panic!("serve") };
         assert_eq!(args.database_read_urls, ["postgres://r1/db", "postgres://r2/db"]);
         assert_eq!(args.replica_settings().max_lag, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn retention_runs_hourly_unless_turned_off() {
+        let every = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["metrics-api", "serve"], args].concat()).map_err(|e| e.to_string())?;
+            let Command::Serve(a) = cli.command else { panic!("serve") };
+            Ok::<_, String>(a.retention_every.0)
+        };
+        assert_eq!(every(&[]), Ok(Some(Duration::from_secs(3600))));
+        assert_eq!(every(&["--retention-every", "30m"]), Ok(Some(Duration::from_secs(1800))));
+        assert_eq!(every(&["--retention-every", "off"]), Ok(None));
+        assert!(every(&["--retention-every", "0s"]).unwrap_err().contains("use `off`"));
     }
 
     #[test]

@@ -22,15 +22,18 @@ pub async fn ingest_files(db: &DatabaseConnection, args: &IngestArgs) -> Result<
     let mut total = crate::ingest::UpsertCounts::default();
     let mut rows = 0u64;
     let batch_size = args.batch_size.max(1);
+    let registration = args.writes.project_registration;
     for file in &args.files {
         bar.set_message(file.clone());
         let base = rows;
         let on_rows = |n: u64| bar.set_position(base + n);
         let result = if file == "-" {
-            crate::ingest::ndjson::ingest(db, "<stdin>", BufReader::new(tokio::io::stdin()), batch_size, on_rows).await
+            let stdin = BufReader::new(tokio::io::stdin());
+            crate::ingest::ndjson::ingest(db, "<stdin>", stdin, batch_size, registration, on_rows).await
         } else {
             let f = tokio::fs::File::open(file).await.map_err(|e| format!("{file}: cannot open: {e}"))?;
-            crate::ingest::ndjson::ingest(db, file, BufReader::with_capacity(1 << 16, f), batch_size, on_rows).await
+            let reader = BufReader::with_capacity(1 << 16, f);
+            crate::ingest::ndjson::ingest(db, file, reader, batch_size, registration, on_rows).await
         };
         match result {
             Ok(p) => {
@@ -58,9 +61,10 @@ pub async fn ingest_files(db: &DatabaseConnection, args: &IngestArgs) -> Result<
 fn summary_line(rows: u64, c: crate::ingest::UpsertCounts, elapsed: std::time::Duration) -> String {
     let secs = elapsed.as_secs_f64().max(1e-9);
     format!(
-        "ingested {rows} rows (inserted {}, updated {}, unchanged {}) in {:.1} s ({:.0} rows/s)",
+        "ingested {rows} rows (inserted {}, updated {}, refreshed {}, unchanged {}) in {:.1} s ({:.0} rows/s)",
         c.inserted,
         c.updated,
+        c.refreshed,
         c.unchanged,
         secs,
         rows as f64 / secs

@@ -12,7 +12,6 @@ pub mod args;
 pub mod ingest;
 pub mod serve;
 
-use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 
 pub use self::args::{Cli, LogFormat};
@@ -53,7 +52,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::SeedDemo => {
             let (db, _) = connect(&cli.database_url).await?;
-            Migrator::up(&db, None).await.map_err(|e| format!("migration failed: {e}"))?;
+            admin::migrate_up(&db).await?;
             admin::report_seed(crate::demo::seed(&db, chrono::Utc::now()).await?);
             Ok(())
         }
@@ -83,7 +82,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Ingest(args) => {
             let (db, _) = connect(&cli.database_url).await?;
-            Migrator::up(&db, None).await.map_err(|e| format!("migration failed: {e}"))?;
+            admin::migrate_up(&db).await?;
             ingest::ingest_files(&db, &args).await
         }
     }

@@ -60,6 +60,30 @@ pub fn is_unavailable(err: &DbErr) -> bool {
     }
 }
 
+/// A NOT NULL violation (PostgreSQL SQLSTATE 23502, SQLite extended code 1299): the
+/// host's `project` table has a NOT NULL column without a default, so registering a
+/// project by id alone fails. Provoked on both backends by
+/// `tests/it/ingest.rs::auto_registration_into_a_host_table_without_defaults`.
+pub fn is_not_null_violation(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => match &**e {
+            sea_orm::sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("23502" | "1299")),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// A unique violation of one of the natural-key indexes (`uq_metrics_*_natural_key`,
+/// named in the database's message): on PostgreSQL, two writers inserting the same new
+/// row at once, the loser refused by the index that is not `ON CONFLICT (id)`'s arbiter.
+/// Provoked by `tests/it/ingest.rs::concurrent_writers_converge` (eight writers over
+/// overlapping keys) and by `natural_keys_are_unique_in_the_database`.
+pub fn is_natural_key_race(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(m)) if m.contains("_natural_key"))
+}
+
 /// A connection error caused by the URL itself, not by the server behind it.
 pub fn is_malformed_url(reason: &str) -> bool {
     reason.contains("invalid") && reason.contains("URL") || reason.contains("parse") || reason.contains("UrlParse")

@@ -23,20 +23,25 @@ pub struct UpsertResult {
     pub inserted: u64,
     /// Stored rows whose value changed (their `computedAt` moved too).
     pub updated: u64,
-    /// Rows sent again with the value already stored: left untouched.
+    /// Rows sent again with the value already stored and a newer `computedAt` (absent:
+    /// the time of the write): only `computedAt` moved, so retention keeps them current.
+    pub refreshed: u64,
+    /// Rows sent again with the value already stored and no newer `computedAt`: left
+    /// untouched.
     pub unchanged: u64,
 }
 
 impl From<UpsertCounts> for UpsertResult {
     fn from(c: UpsertCounts) -> Self {
-        UpsertResult { inserted: c.inserted, updated: c.updated, unchanged: c.unchanged }
+        UpsertResult { inserted: c.inserted, updated: c.updated, refreshed: c.refreshed, unchanged: c.unchanged }
     }
 }
 
 /// A summary snapshot to record (see `Summary`).
 #[derive(InputObject)]
 pub struct SummaryInput {
-    /// The project; an unknown id registers the project.
+    /// The project; an unknown id registers the project, or refuses the batch under
+    /// strict project registration.
     pub project_id: Uuid,
     /// When the snapshot was taken.
     pub captured_at: DateTime<Utc>,
@@ -51,7 +56,8 @@ pub struct SummaryInput {
 /// A trend point to upsert (see `TrendPoint`).
 #[derive(InputObject)]
 pub struct TrendPointInput {
-    /// The project; an unknown id registers the project.
+    /// The project; an unknown id registers the project, or refuses the batch under
+    /// strict project registration.
     pub project_id: Uuid,
     /// The metric, e.g. `tasks_completed`.
     pub metric_key: String,
@@ -73,7 +79,8 @@ pub struct TrendPointInput {
 /// neither for a snapshot-only row.
 #[derive(InputObject)]
 pub struct BreakdownPointInput {
-    /// The project; an unknown id registers the project.
+    /// The project; an unknown id registers the project, or refuses the batch under
+    /// strict project registration.
     pub project_id: Uuid,
     /// The metric, e.g. `wip`.
     pub metric_key: String,
@@ -97,7 +104,8 @@ pub struct BreakdownPointInput {
 /// `referenceId`.
 #[derive(InputObject)]
 pub struct DrilldownInput {
-    /// The project; an unknown id registers the project.
+    /// The project; an unknown id registers the project, or refuses the batch under
+    /// strict project registration.
     pub project_id: Uuid,
     /// The metric the row explains.
     pub metric_key: String,
@@ -118,6 +126,7 @@ pub struct DrilldownInput {
 /// The GraphQL name of a row field the validation names by its column.
 fn input_field(column: &str) -> &str {
     match column {
+        "project_id" => "projectId",
         "time_bucket" => "bucket",
         "time_grain" => "grain",
         "value_numeric" => "value",
@@ -182,7 +191,8 @@ pub struct MutationRoot;
 
 /// The write API for compute jobs. Every batch is one transaction, rows are upserted by
 /// their deterministic id (sending a batch twice changes nothing), and an unknown
-/// `projectId` registers the project.
+/// `projectId` registers the project (or, under strict project registration, refuses the
+/// batch).
 #[Object(name = "Mutation")]
 impl MutationRoot {
     /// Records summary snapshots, one per project, capture time and scope.

@@ -11,7 +11,11 @@
 //!   with its index and the reason, before anything is written.
 //! - Rows are upserted by their deterministic id (a UUIDv5 of the natural key): sending a
 //!   batch twice changes nothing (`unchanged`), a new value for a stored key updates the
-//!   value and `computed_at`. Unknown projects are registered.
+//!   value and `computed_at` (`updated`), the same value with a newer `computed_at` moves
+//!   only `computed_at` (`refreshed`: the row is current, retention ages it from then).
+//!   A row without `computed_at` is computed at the time of the write, so re-sending it
+//!   later refreshes it. Unknown projects are registered, or refused in strict
+//!   registration ([`ProjectRegistration`]).
 //! - Bulk SQL: multi-row `INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE` the row changed,
 //!   chunked under the backend's bind-parameter limit, rows ordered by id so concurrent
 //!   writers lock in the same order and cannot deadlock.
@@ -36,13 +40,17 @@ pub struct UpsertCounts {
     pub inserted: u64,
     /// Stored rows whose value changed.
     pub updated: u64,
-    /// Stored rows sent again with the same value: left as they were.
+    /// Stored rows sent again with the same value and a newer `computed_at`: only
+    /// `computed_at` moved (the row was computed again; retention ages it from then).
+    pub refreshed: u64,
+    /// Stored rows sent again with the same value and no newer `computed_at`: left as
+    /// they were.
     pub unchanged: u64,
 }
 
 impl UpsertCounts {
     pub fn total(&self) -> u64 {
-        self.inserted + self.updated + self.unchanged
+        self.inserted + self.updated + self.refreshed + self.unchanged
     }
 }
 
@@ -50,6 +58,7 @@ impl std::ops::AddAssign for UpsertCounts {
     fn add_assign(&mut self, o: Self) {
         self.inserted += o.inserted;
         self.updated += o.updated;
+        self.refreshed += o.refreshed;
         self.unchanged += o.unchanged;
     }
 }
@@ -68,16 +77,31 @@ pub enum IngestError {
     Database(#[from] DbErr),
 }
 
-/// How big a batch may be.
+/// What a write does with a project id the `project` table does not hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProjectRegistration {
+    /// Register it (`INSERT INTO project (id)`; every other column takes its default). For
+    /// a standalone database whose `project` table belongs to metrics-api.
+    #[default]
+    Auto,
+    /// Refuse the batch: `BAD_USER_INPUT` naming the row and `projectId`, nothing written.
+    /// For a host database whose system owns `project`: a mistyped id is an error, not a
+    /// new project.
+    Strict,
+}
+
+/// How big a batch may be, and how its projects are checked.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchLimits {
     /// Rows per call: bounds the transaction and the request's memory.
     pub max_rows: usize,
+    /// Unknown project ids: registered or refused.
+    pub registration: ProjectRegistration,
 }
 
 impl Default for BatchLimits {
     fn default() -> Self {
-        BatchLimits { max_rows: 10_000 }
+        BatchLimits { max_rows: 10_000, registration: ProjectRegistration::Auto }
     }
 }
 
@@ -97,7 +121,7 @@ pub async fn record_summaries(
 ) -> Result<UpsertCounts, IngestError> {
     check_size(batch.len(), limits)?;
     let rows = rows::prepare(batch, rows::SummaryInput::into_row)?;
-    upsert::write(db, upsert::Batch { summaries: rows, ..Default::default() }).await
+    upsert::write(db, upsert::Batch { summaries: rows, ..Default::default() }, limits.registration).await
 }
 
 /// Upserts trend points by (project, metric, grain, bucket, dimensions).
@@ -108,7 +132,7 @@ pub async fn upsert_trend_points(
 ) -> Result<UpsertCounts, IngestError> {
     check_size(batch.len(), limits)?;
     let rows = rows::prepare(batch, rows::TrendPointInput::into_row)?;
-    upsert::write(db, upsert::Batch { trends: rows, ..Default::default() }).await
+    upsert::write(db, upsert::Batch { trends: rows, ..Default::default() }, limits.registration).await
 }
 
 /// Upserts breakdown points by (project, metric, grain, bucket, dimension key and value).
@@ -119,7 +143,7 @@ pub async fn upsert_breakdown_points(
 ) -> Result<UpsertCounts, IngestError> {
     check_size(batch.len(), limits)?;
     let rows = rows::prepare(batch, rows::BreakdownPointInput::into_row)?;
-    upsert::write(db, upsert::Batch { breakdowns: rows, ..Default::default() }).await
+    upsert::write(db, upsert::Batch { breakdowns: rows, ..Default::default() }, limits.registration).await
 }
 
 /// Upserts drilldown rows by (project, metric, entity type, entity, bucket).
@@ -130,7 +154,7 @@ pub async fn upsert_drilldowns(
 ) -> Result<UpsertCounts, IngestError> {
     check_size(batch.len(), limits)?;
     let rows = rows::prepare(batch, rows::DrilldownInput::into_row)?;
-    upsert::write(db, upsert::Batch { drilldowns: rows, ..Default::default() }).await
+    upsert::write(db, upsert::Batch { drilldowns: rows, ..Default::default() }, limits.registration).await
 }
 
 /// Names a project (registering it when unknown).

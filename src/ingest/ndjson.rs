@@ -5,6 +5,9 @@
 //! batch is held. Each full batch is one transaction. On a bad line, the rows before it
 //! are committed and the run stops with the file, line number and reason; since every
 //! write is an idempotent upsert, re-running after fixing the line is safe.
+//!
+//! The same natural key on two lines: the later line wins, whether the two fall in one
+//! batch or in two, so the stored result does not depend on `--batch-size`.
 
 use std::collections::HashMap;
 
@@ -16,7 +19,7 @@ use uuid::Uuid;
 
 use super::rows::{BreakdownPointInput, DrilldownInput, Row, SummaryInput, TrendPointInput};
 use super::upsert::{self, Batch};
-use super::{IngestError, UpsertCounts};
+use super::{IngestError, ProjectRegistration, UpsertCounts};
 use crate::identity::normalize_time;
 
 /// One line of an NDJSON file.
@@ -50,43 +53,63 @@ pub enum StopError {
     Read { file: String, source: std::io::Error },
     #[error("{file}: writing the batch ending at line {line} failed: {source}")]
     Write { file: String, line: u64, source: IngestError },
+    #[error("{file}:{line}: {reason} (the batch holding the line was not written)")]
+    Refused { file: String, line: u64, reason: String },
 }
 
-/// A batch being filled, with the line of each row (to name repeats).
+/// A batch being filled, with the line of each row.
 #[derive(Default)]
 struct Pending {
     batch: Batch,
-    lines: HashMap<Uuid, u64>,
+    /// Where each natural key sits in its table's rows, so a later line replaces it.
+    at: HashMap<Uuid, usize>,
+    /// The line of each row, per table in [`Batch`] order (summaries, trends, breakdowns,
+    /// drilldowns), to name the line of a row the write refuses.
+    lines: [Vec<u64>; 4],
     last_line: u64,
 }
 
 impl Pending {
-    /// Adds a row, refusing a natural key already in this batch.
-    fn add<R: Row>(&mut self, rows: impl Fn(&mut Batch) -> &mut Vec<R>, row: R, line: u64) -> Result<(), String> {
-        if let Some(first) = self.lines.insert(row.id(), line) {
-            return Err(format!("repeats the natural key of line {first}: send each row once"));
+    /// Adds a row; a natural key already in this batch is replaced (the last line wins,
+    /// as it does across batches, so the result does not depend on `--batch-size`).
+    fn add<R: Row>(&mut self, table: usize, rows: impl Fn(&mut Batch) -> &mut Vec<R>, row: R, line: u64) {
+        let rows = rows(&mut self.batch);
+        match self.at.get(&row.id()) {
+            Some(&i) => {
+                rows[i] = row;
+                self.lines[table][i] = line;
+            }
+            None => {
+                self.at.insert(row.id(), rows.len());
+                rows.push(row);
+                self.lines[table].push(line);
+            }
         }
-        rows(&mut self.batch).push(row);
         self.last_line = line;
-        Ok(())
     }
 
-    async fn flush(&mut self, db: &DatabaseConnection, file: &str, progress: &mut Progress) -> Result<(), StopError> {
+    async fn flush(
+        &mut self,
+        db: &DatabaseConnection,
+        file: &str,
+        registration: ProjectRegistration,
+        progress: &mut Progress,
+    ) -> Result<(), StopError> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let mut batch = std::mem::take(&mut self.batch);
-        batch.summaries.sort_by_key(Row::id);
-        batch.trends.sort_by_key(Row::id);
-        batch.breakdowns.sort_by_key(Row::id);
-        batch.drilldowns.sort_by_key(Row::id);
+        let batch = std::mem::take(&mut self.batch);
+        let lines: Vec<u64> = std::mem::take(&mut self.lines).into_iter().flatten().collect();
+        self.at.clear();
         let n = batch.len() as u64;
-        let counts = upsert::write(db, batch).await.map_err(|source| StopError::Write {
-            file: file.to_owned(),
-            line: self.last_line,
-            source,
+        let counts = upsert::write(db, batch, registration).await.map_err(|source| match source {
+            IngestError::InvalidRow(e) => StopError::Refused {
+                file: file.to_owned(),
+                line: lines.get(e.index).copied().unwrap_or(self.last_line),
+                reason: format!("`{}` {}", e.field, e.reason),
+            },
+            source => StopError::Write { file: file.to_owned(), line: self.last_line, source },
         })?;
-        self.lines.clear();
         progress.rows += n;
         progress.counts += counts;
         progress.committed_through_line = self.last_line;
@@ -100,11 +123,12 @@ fn accept(pending: &mut Pending, text: &str, line: u64) -> Result<(), String> {
     let now = normalize_time(Utc::now());
     let field = |(f, reason): (&'static str, String)| format!("`{f}` {reason}");
     match parsed {
-        Line::Summary(r) => pending.add(|b| &mut b.summaries, r.into_row(now).map_err(field)?, line),
-        Line::Trend(r) => pending.add(|b| &mut b.trends, r.into_row(now).map_err(field)?, line),
-        Line::Breakdown(r) => pending.add(|b| &mut b.breakdowns, r.into_row(now).map_err(field)?, line),
-        Line::Drilldown(r) => pending.add(|b| &mut b.drilldowns, r.into_row(now).map_err(field)?, line),
+        Line::Summary(r) => pending.add(0, |b| &mut b.summaries, r.into_row(now).map_err(field)?, line),
+        Line::Trend(r) => pending.add(1, |b| &mut b.trends, r.into_row(now).map_err(field)?, line),
+        Line::Breakdown(r) => pending.add(2, |b| &mut b.breakdowns, r.into_row(now).map_err(field)?, line),
+        Line::Drilldown(r) => pending.add(3, |b| &mut b.drilldowns, r.into_row(now).map_err(field)?, line),
     }
+    Ok(())
 }
 
 /// Rows per transaction of `metrics-api ingest` unless `--batch-size` says otherwise: big
@@ -118,6 +142,7 @@ pub async fn ingest<R: AsyncBufRead + Unpin>(
     file: &str,
     reader: R,
     batch_size: usize,
+    registration: ProjectRegistration,
     mut on_rows: impl FnMut(u64),
 ) -> Result<Progress, (StopError, Progress)> {
     let mut progress = Progress::default();
@@ -128,7 +153,7 @@ pub async fn ingest<R: AsyncBufRead + Unpin>(
             Ok(Some(t)) => t,
             Ok(None) => break,
             Err(source) => {
-                let flushed = pending.flush(db, file, &mut progress).await;
+                let flushed = pending.flush(db, file, registration, &mut progress).await;
                 let err = StopError::Read { file: file.to_owned(), source };
                 return Err((flushed.err().unwrap_or(err), progress));
             }
@@ -140,19 +165,19 @@ pub async fn ingest<R: AsyncBufRead + Unpin>(
         }
         if let Err(reason) = accept(&mut pending, &text, line) {
             // The rows before the bad line are good: commit them, then stop.
-            if let Err(e) = pending.flush(db, file, &mut progress).await {
+            if let Err(e) = pending.flush(db, file, registration, &mut progress).await {
                 return Err((e, progress));
             }
             return Err((StopError::BadLine { file: file.to_owned(), line, reason }, progress));
         }
         if pending.batch.len() >= batch_size {
-            if let Err(e) = pending.flush(db, file, &mut progress).await {
+            if let Err(e) = pending.flush(db, file, registration, &mut progress).await {
                 return Err((e, progress));
             }
             on_rows(progress.rows);
         }
     }
-    if let Err(e) = pending.flush(db, file, &mut progress).await {
+    if let Err(e) = pending.flush(db, file, registration, &mut progress).await {
         return Err((e, progress));
     }
     on_rows(progress.rows);

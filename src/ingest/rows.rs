@@ -330,8 +330,9 @@ impl DrilldownInput {
     }
 }
 
-/// Validates every row of a batch (the first invalid row rejects it), refuses two rows
-/// with the same natural key, and orders the rows by id (the lock order of the upsert).
+/// Validates every row of a batch (the first invalid row rejects it) and refuses two rows
+/// with the same natural key. Rows stay in the given order (errors name their index);
+/// the write orders them by id.
 pub fn prepare<I, R: Row>(
     batch: Vec<I>,
     into_row: impl Fn(I, DateTime<Utc>) -> FieldResult<R>,
@@ -351,7 +352,6 @@ pub fn prepare<I, R: Row>(
         }
         rows.push(row);
     }
-    rows.sort_by_key(Row::id);
     Ok(rows)
 }
 
@@ -416,11 +416,11 @@ mod tests {
     }
 
     #[test]
-    fn batches_reject_repeated_keys_and_sort_by_id() {
+    fn batches_reject_repeated_keys_and_keep_their_order() {
         let a = trend("2026-03-16T00:00:00Z", TimeGrain::Day);
         let b = trend("2026-03-17T00:00:00Z", TimeGrain::Day);
         let rows = prepare(vec![a.clone(), b.clone()], TrendPointInput::into_row).unwrap();
-        assert!(rows[0].id < rows[1].id);
+        assert_eq!(rows[0].time_bucket, a.time_bucket);
         match prepare(vec![a.clone(), b, a], TrendPointInput::into_row) {
             Err(super::super::IngestError::InvalidRow(e)) => assert_eq!((e.index, e.field), (2, "natural key")),
             other => panic!("{other:?}"),

@@ -1,18 +1,24 @@
 //! The SQL of the write side: one transaction per batch; per table, chunks of a
-//! multi-row `INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE <changed> RETURNING id`.
+//! multi-row `INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE <changed> RETURNING id`,
+//! then the same over the rows it left alone to refresh a newer `computed_at`.
 //!
 //! Counting without per-row round trips: the `RETURNING` of the upsert lists the rows
 //! inserted or actually updated (the `WHERE` skips unchanged ones); PostgreSQL tells
 //! inserted from updated with `xmax = 0`, SQLite by counting the stored keys of the chunk
 //! first. Both backends support all of it (SQLite since 3.35).
+//!
+//! Each table is described once, as a function from a row to its (column, value) pairs:
+//! the `INSERT`'s column list and its values come from the same pairs.
 
-use chrono::Utc;
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use entity::sea_orm_active_enums::TimeGrain;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 use uuid::Uuid;
 
-use super::rows::{BreakdownRow, DrilldownRow, Row, SummaryRow, TrendRow};
-use super::{IngestError, UpsertCounts};
-use crate::identity::normalize_time;
+use super::rows::{BreakdownRow, DrilldownRow, Row, RowError, SummaryRow, TrendRow};
+use super::{IngestError, ProjectRegistration, UpsertCounts};
 use crate::store::sql::Sql;
 
 /// The rows of one transaction, by table.
@@ -34,126 +40,137 @@ impl Batch {
     }
 }
 
+/// One bound value of a row, in the form its column takes on each backend.
+enum Cell<'a> {
+    Value(sea_orm::Value),
+    Time(DateTime<Utc>),
+    Json(&'a serde_json::Value),
+    OptJson(Option<&'a serde_json::Value>),
+    Grain(Option<TimeGrain>),
+}
+
+impl Cell<'_> {
+    fn push(&self, sql: &mut Sql) {
+        match self {
+            Cell::Value(v) => {
+                sql.bind(v.clone());
+            }
+            Cell::Time(t) => {
+                sql.bind_time(*t);
+            }
+            Cell::Json(v) | Cell::OptJson(Some(v)) => {
+                sql.bind_json(v);
+            }
+            Cell::OptJson(None) if sql.backend() == DbBackend::Postgres => {
+                sql.push("CAST(NULL AS jsonb)");
+            }
+            Cell::Grain(Some(g)) => {
+                sql.bind_grain(*g);
+            }
+            Cell::OptJson(None) | Cell::Grain(None) => {
+                sql.push("NULL");
+            }
+        }
+    }
+}
+
+fn v<'a>(x: impl Into<sea_orm::Value>) -> Cell<'a> {
+    Cell::Value(x.into())
+}
+
+/// A row as (column, value) pairs: the column list of the `INSERT` is read from the same
+/// pairs as the values, so the two cannot fall out of order.
+type Cells<'a> = Vec<(&'static str, Cell<'a>)>;
+
 /// How one table is written.
 struct Table<R> {
     name: &'static str,
-    columns: &'static [&'static str],
     /// Columns compared to decide whether a stored row changed.
     compared: &'static [&'static str],
     /// Columns set when it did.
     updated: &'static [&'static str],
-    /// Appends one row's values, in `columns` order, as `(v1, v2, ...)`.
-    push: fn(&mut Sql, &R),
-}
-
-fn opt_json(sql: &mut Sql, v: &Option<serde_json::Value>) {
-    match v {
-        Some(v) => {
-            sql.bind_json(v);
-        }
-        None if sql.backend() == DbBackend::Postgres => {
-            sql.push("CAST(NULL AS jsonb)");
-        }
-        None => {
-            sql.push("NULL");
-        }
-    }
-}
-
-fn opt_grain(sql: &mut Sql, g: Option<entity::sea_orm_active_enums::TimeGrain>) {
-    match g {
-        Some(g) => {
-            sql.bind_grain(g);
-        }
-        None => {
-            sql.push("NULL");
-        }
-    }
+    /// The compute time: a re-send with a newer one refreshes the stored row even when
+    /// its value is unchanged (`None`: the table has none).
+    computed_at: Option<&'static str>,
+    cells: for<'a> fn(&'a R) -> Cells<'a>,
 }
 
 const SUMMARY: Table<SummaryRow> = Table {
     name: "metrics_summary",
-    columns: &["id", "project_id", "captured_at", "version", "scope", "payload", "created_at"],
     compared: &["version", "payload"],
     updated: &["version", "payload"],
-    push: |sql, r| {
-        sql.push("(").bind(r.id).push(", ").bind(r.project_id).push(", ").bind_time(r.captured_at).push(", ");
-        sql.bind(r.version.as_str()).push(", ");
-        opt_json(sql, &r.scope);
-        sql.push(", ").bind_json(&r.payload).push(", ").bind_time(r.created_at).push(")");
+    computed_at: None,
+    cells: |r| {
+        vec![
+            ("id", v(r.id)),
+            ("project_id", v(r.project_id)),
+            ("captured_at", Cell::Time(r.captured_at)),
+            ("version", v(r.version.as_str())),
+            ("scope", Cell::OptJson(r.scope.as_ref())),
+            ("payload", Cell::Json(&r.payload)),
+            ("created_at", Cell::Time(r.created_at)),
+        ]
     },
 };
 
 const TREND: Table<TrendRow> = Table {
     name: "metrics_trend_point",
-    columns: &[
-        "id",
-        "project_id",
-        "metric_key",
-        "time_grain",
-        "time_bucket",
-        "dimensions",
-        "value_numeric",
-        "value_json",
-        "computed_at",
-    ],
     compared: &["value_numeric", "value_json"],
     updated: &["value_numeric", "value_json", "computed_at"],
-    push: |sql, r| {
-        sql.push("(").bind(r.id).push(", ").bind(r.project_id).push(", ").bind(r.metric_key.as_str()).push(", ");
-        sql.bind_grain(r.grain).push(", ").bind_time(r.time_bucket).push(", ").bind_json(&r.dimensions).push(", ");
-        sql.bind(r.value_numeric).push(", ");
-        opt_json(sql, &r.value_json);
-        sql.push(", ").bind_time(r.computed_at).push(")");
+    computed_at: Some("computed_at"),
+    cells: |r| {
+        vec![
+            ("id", v(r.id)),
+            ("project_id", v(r.project_id)),
+            ("metric_key", v(r.metric_key.as_str())),
+            ("time_grain", Cell::Grain(Some(r.grain))),
+            ("time_bucket", Cell::Time(r.time_bucket)),
+            ("dimensions", Cell::Json(&r.dimensions)),
+            ("value_numeric", v(r.value_numeric)),
+            ("value_json", Cell::OptJson(r.value_json.as_ref())),
+            ("computed_at", Cell::Time(r.computed_at)),
+        ]
     },
 };
 
 const BREAKDOWN: Table<BreakdownRow> = Table {
     name: "metrics_breakdown_point",
-    columns: &[
-        "id",
-        "project_id",
-        "metric_key",
-        "time_grain",
-        "time_bucket",
-        "dimension_key",
-        "dimension_value",
-        "value_numeric",
-        "value_json",
-        "computed_at",
-    ],
     compared: &["value_numeric", "value_json"],
     updated: &["value_numeric", "value_json", "computed_at"],
-    push: |sql, r| {
-        sql.push("(").bind(r.id).push(", ").bind(r.project_id).push(", ").bind(r.metric_key.as_str()).push(", ");
-        opt_grain(sql, r.grain);
-        sql.push(", ").bind(r.time_bucket).push(", ").bind(r.dimension_key.as_str()).push(", ");
-        sql.bind(r.dimension_value.as_str()).push(", ").bind(r.value_numeric).push(", ");
-        opt_json(sql, &r.value_json);
-        sql.push(", ").bind_time(r.computed_at).push(")");
+    computed_at: Some("computed_at"),
+    cells: |r| {
+        vec![
+            ("id", v(r.id)),
+            ("project_id", v(r.project_id)),
+            ("metric_key", v(r.metric_key.as_str())),
+            ("time_grain", Cell::Grain(r.grain)),
+            ("time_bucket", v(r.time_bucket)),
+            ("dimension_key", v(r.dimension_key.as_str())),
+            ("dimension_value", v(r.dimension_value.as_str())),
+            ("value_numeric", v(r.value_numeric)),
+            ("value_json", Cell::OptJson(r.value_json.as_ref())),
+            ("computed_at", Cell::Time(r.computed_at)),
+        ]
     },
 };
 
 const DRILLDOWN: Table<DrilldownRow> = Table {
     name: "metrics_drilldown",
-    columns: &[
-        "id",
-        "project_id",
-        "metric_key",
-        "entity_type",
-        "entity_id",
-        "reference_id",
-        "time_bucket",
-        "payload",
-        "computed_at",
-    ],
     compared: &["payload"],
     updated: &["payload", "computed_at"],
-    push: |sql, r| {
-        sql.push("(").bind(r.id).push(", ").bind(r.project_id).push(", ").bind(r.metric_key.as_str()).push(", ");
-        sql.bind(r.entity_type.as_str()).push(", ").bind(r.entity_id).push(", ").bind(r.reference_id.clone());
-        sql.push(", ").bind(r.time_bucket).push(", ").bind_json(&r.payload).push(", ").bind_time(r.computed_at);
-        sql.push(")");
+    computed_at: Some("computed_at"),
+    cells: |r| {
+        vec![
+            ("id", v(r.id)),
+            ("project_id", v(r.project_id)),
+            ("metric_key", v(r.metric_key.as_str())),
+            ("entity_type", v(r.entity_type.as_str())),
+            ("entity_id", v(r.entity_id)),
+            ("reference_id", v(r.reference_id.clone())),
+            ("time_bucket", v(r.time_bucket)),
+            ("payload", Cell::Json(&r.payload)),
+            ("computed_at", Cell::Time(r.computed_at)),
+        ]
     },
 };
 
@@ -165,13 +182,40 @@ fn max_params(backend: DbBackend) -> usize {
     }
 }
 
-/// Writes a batch in one transaction.
-pub async fn write(db: &DatabaseConnection, batch: Batch) -> Result<UpsertCounts, IngestError> {
+/// Writes a batch in one transaction. In strict registration, a row of an unknown project
+/// rejects the batch (its index counts rows in table order: summaries, trends, breakdowns,
+/// drilldowns, each as given).
+pub async fn write(
+    db: &DatabaseConnection,
+    mut batch: Batch,
+    registration: ProjectRegistration,
+) -> Result<UpsertCounts, IngestError> {
+    // PostgreSQL: `ON CONFLICT (id)` waits for a concurrent insert of the same id, but the
+    // natural-key index is not its arbiter, so a writer that loses the race by a hair gets
+    // a unique violation there instead. The batch was rolled back whole; run it again
+    // (the other writer's row is committed now, and the retry updates it).
+    let mut retries = 0;
+    loop {
+        match write_once(db, &mut batch, registration).await {
+            Err(IngestError::Database(e)) if retries < 3 && crate::error::upstream::is_natural_key_race(&e) => {
+                retries += 1;
+                tracing::debug!(retries, "concurrent insert of the same natural key; retrying the batch");
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn write_once(
+    db: &DatabaseConnection,
+    batch: &mut Batch,
+    registration: ProjectRegistration,
+) -> Result<UpsertCounts, IngestError> {
     if batch.is_empty() {
         return Ok(UpsertCounts::default());
     }
     let txn = db.begin().await?;
-    let mut projects: Vec<Uuid> = batch
+    let given: Vec<Uuid> = batch
         .summaries
         .iter()
         .map(Row::project_id)
@@ -179,18 +223,44 @@ pub async fn write(db: &DatabaseConnection, batch: Batch) -> Result<UpsertCounts
         .chain(batch.breakdowns.iter().map(Row::project_id))
         .chain(batch.drilldowns.iter().map(Row::project_id))
         .collect();
+    let mut projects = given.clone();
     projects.sort();
     projects.dedup();
     // A write first: SQLite then holds the write lock before any read of this
     // transaction, so two writers queue instead of failing to upgrade a read lock.
-    register_projects(&txn, &projects).await?;
+    match registration {
+        ProjectRegistration::Auto => {
+            if let Err(e) = register_projects(&txn, &projects).await {
+                return Err(refused_registration(db, txn, &given, e).await);
+            }
+        }
+        ProjectRegistration::Strict => {
+            lock_for_writing(&txn).await?;
+            let known: HashSet<Uuid> =
+                crate::store::project::existing_ids(&txn, &projects).await?.into_iter().collect();
+            if let Some((index, p)) = given.iter().enumerate().find(|(_, p)| !known.contains(p)) {
+                return Err(IngestError::InvalidRow(RowError {
+                    index,
+                    field: "project_id",
+                    reason: format!(
+                        "{p} is not a registered project (project registration is strict: register it in the `project` table first); nothing was written"
+                    ),
+                }));
+            }
+        }
+    }
+    // Rows in id order: concurrent writers lock in the same order and cannot deadlock.
+    batch.summaries.sort_by_key(Row::id);
+    batch.trends.sort_by_key(Row::id);
+    batch.breakdowns.sort_by_key(Row::id);
+    batch.drilldowns.sort_by_key(Row::id);
     let mut counts = UpsertCounts::default();
     counts += upsert(&txn, &SUMMARY, &batch.summaries).await?;
     counts += upsert(&txn, &TREND, &batch.trends).await?;
     counts += upsert(&txn, &BREAKDOWN, &batch.breakdowns).await?;
     counts += upsert(&txn, &DRILLDOWN, &batch.drilldowns).await?;
     // Live updates (see `crate::live`): notified in the transaction, so only a commit tells.
-    let live = crate::live::Pending::of(&batch, &counts);
+    let live = crate::live::Pending::of(batch, &counts);
     live.notify(&txn).await?;
     txn.commit().await?;
     live.committed(db);
@@ -201,16 +271,63 @@ pub async fn write(db: &DatabaseConnection, batch: Batch) -> Result<UpsertCounts
     Ok(counts)
 }
 
+/// Why registering projects failed: a host `project` whose other NOT NULL columns lack
+/// defaults cannot take `INSERT INTO project (id)`. Named on the first row of a project
+/// not yet registered (read after the rollback), instead of a bare database error.
+async fn refused_registration(
+    db: &DatabaseConnection,
+    txn: sea_orm::DatabaseTransaction,
+    given: &[Uuid],
+    err: DbErr,
+) -> IngestError {
+    if !crate::error::upstream::is_not_null_violation(&err) {
+        return err.into();
+    }
+    tracing::warn!(error = %err, "auto registration of projects refused by the project table");
+    let _ = txn.rollback().await;
+    let mut unique = given.to_vec();
+    unique.sort();
+    unique.dedup();
+    let known: HashSet<Uuid> = match crate::store::project::existing_ids(db, &unique).await {
+        Ok(ids) => ids.into_iter().collect(),
+        Err(e) => return e.into(),
+    };
+    match given.iter().enumerate().find(|(_, p)| !known.contains(p)) {
+        Some((index, p)) => IngestError::InvalidRow(RowError {
+            index,
+            field: "project_id",
+            reason: format!(
+                "{p} is not a registered project and cannot be registered: the `project` table has a NOT NULL column \
+                 without a default; register projects in the host system and use strict project registration; \
+                 nothing was written"
+            ),
+        }),
+        None => err.into(),
+    }
+}
+
+/// Takes SQLite's write lock at the start of a transaction (a write that changes nothing),
+/// so that a transaction reading before it writes cannot fail to upgrade its read lock.
+/// PostgreSQL locks rows, not the database: nothing to do.
+pub async fn lock_for_writing(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    if db.get_database_backend() == DbBackend::Sqlite {
+        db.execute_unprepared("UPDATE project SET id = id WHERE 0 = 1").await?;
+    }
+    Ok(())
+}
+
+/// Registers unknown projects by id alone: every other column of `project` takes its
+/// default (a host table whose other NOT NULL columns have no default refuses this; use
+/// strict registration there).
 async fn register_projects(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<(), DbErr> {
-    let now = normalize_time(Utc::now());
-    for chunk in ids.chunks(max_params(db.get_database_backend()) / 2) {
+    for chunk in ids.chunks(max_params(db.get_database_backend())) {
         let mut sql = Sql::new(db.get_database_backend());
-        sql.push("INSERT INTO project (id, created_at) VALUES ");
+        sql.push("INSERT INTO project (id) VALUES ");
         for (i, id) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
             }
-            sql.push("(").bind(*id).push(", ").bind_time(now).push(")");
+            sql.push("(").bind(*id).push(")");
         }
         sql.push(" ON CONFLICT (id) DO NOTHING");
         db.execute_raw(sql.build()).await?;
@@ -221,44 +338,104 @@ async fn register_projects(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<()
 /// Names a project, registering it when unknown.
 pub async fn set_project_name(db: &DatabaseConnection, id: Uuid, name: Option<String>) -> Result<(), IngestError> {
     let mut sql = Sql::new(db.get_database_backend());
-    sql.push("INSERT INTO project (id, name, created_at) VALUES (")
+    sql.push("INSERT INTO project (id, name) VALUES (")
         .bind(id)
         .push(", ")
         .bind(name)
-        .push(", ")
-        .bind_time(normalize_time(Utc::now()))
         .push(") ON CONFLICT (id) DO UPDATE SET name = excluded.name");
     db.execute_raw(sql.build()).await?;
     Ok(())
 }
 
-/// `INSERT INTO table (columns) VALUES (...), (...)` for a chunk of rows.
-fn insert_values<R>(backend: DbBackend, table: &Table<R>, chunk: &[R]) -> Sql {
+/// `INSERT INTO table (columns) VALUES (...), (...)` for a chunk of rows; the columns are
+/// those of the first row's cells (every row's cells come from the same function).
+fn insert_values<'r, R: 'r>(backend: DbBackend, table: &Table<R>, chunk: impl IntoIterator<Item = &'r R>) -> Sql {
     let mut sql = Sql::new(backend);
-    sql.push(&format!("INSERT INTO {} ({}) VALUES ", table.name, table.columns.join(", ")));
-    for (i, r) in chunk.iter().enumerate() {
-        if i > 0 {
+    for (i, r) in chunk.into_iter().enumerate() {
+        let cells = (table.cells)(r);
+        if i == 0 {
+            let columns: Vec<&str> = cells.iter().map(|(c, _)| *c).collect();
+            sql.push(&format!("INSERT INTO {} ({}) VALUES ", table.name, columns.join(", ")));
+        } else {
             sql.push(", ");
         }
-        (table.push)(&mut sql, r);
+        sql.push("(");
+        for (j, (_, cell)) in cells.iter().enumerate() {
+            if j > 0 {
+                sql.push(", ");
+            }
+            cell.push(&mut sql);
+        }
+        sql.push(")");
     }
     sql
 }
 
-/// Inserts trend rows whose id is not stored yet, leaving stored ones as they are (the
-/// retention job's week points never overwrite a compute job's). Returns the rows
-/// inserted.
-pub async fn insert_trend_rows_if_absent(db: &impl ConnectionTrait, rows: &[TrendRow]) -> Result<u64, DbErr> {
-    let backend = db.get_database_backend();
-    let mut inserted = 0;
-    for chunk in rows.chunks((max_params(backend) / TREND.columns.len()).max(1)) {
-        let mut sql = insert_values(backend, &TREND, chunk);
-        sql.push(" ON CONFLICT (id) DO NOTHING");
-        inserted += db.execute_raw(sql.build()).await?.rows_affected();
-    }
-    Ok(inserted)
+/// Rows per statement: the backend's bind-parameter limit over the columns of a row.
+fn per_chunk<R>(backend: DbBackend, table: &Table<R>, rows: &[R]) -> usize {
+    let columns = rows.first().map_or(1, |r| (table.cells)(r).len());
+    (max_params(backend) / columns).max(1)
 }
 
+/// What [`write_folded_weeks`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WeekWrites {
+    pub created: u64,
+    pub updated: u64,
+}
+
+/// Writes the retention job's folded week points: new ones are inserted, stored folded
+/// ones replaced. A stored week point a compute job wrote (its `value_json` has no
+/// `contributions`) is never overwritten, even if it appeared since the job read it.
+pub async fn write_folded_weeks(db: &impl ConnectionTrait, rows: &[TrendRow]) -> Result<WeekWrites, DbErr> {
+    let backend = db.get_database_backend();
+    let is_fold = match backend {
+        DbBackend::Postgres => "(metrics_trend_point.value_json -> 'contributions') IS NOT NULL",
+        _ => "json_extract(metrics_trend_point.value_json, '$.contributions') IS NOT NULL",
+    };
+    let mut out = WeekWrites::default();
+    for chunk in rows.chunks(per_chunk(backend, &TREND, rows)) {
+        let existing = stored_ids(db, TREND.name, chunk).await?;
+        let mut sql = insert_values(backend, &TREND, chunk);
+        sql.push(&format!(
+            " ON CONFLICT (id) DO UPDATE SET value_numeric = excluded.value_numeric, value_json = excluded.value_json, \
+             computed_at = excluded.computed_at WHERE {is_fold} RETURNING id"
+        ));
+        let written = db.query_all_raw(sql.build()).await?;
+        for r in written {
+            let id: Uuid = r.try_get("", "id")?;
+            if existing.contains(&id) {
+                out.updated += 1;
+            } else {
+                out.created += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The ids among `chunk` already stored in `table`.
+async fn stored_ids<R: Row>(db: &impl ConnectionTrait, table: &str, chunk: &[R]) -> Result<HashSet<Uuid>, DbErr> {
+    let mut q = Sql::new(db.get_database_backend());
+    q.push(&format!("SELECT id FROM {table} WHERE "));
+    let mut projects: Vec<Uuid> = chunk.iter().map(Row::project_id).collect();
+    projects.sort();
+    projects.dedup();
+    // The project filter keeps the statement on the rows' shards (docs/SCALING.md).
+    q.in_list("project_id", &projects).push(" AND ");
+    let ids: Vec<Uuid> = chunk.iter().map(Row::id).collect();
+    q.in_list("id", &ids);
+    let rows = db.query_all_raw(q.build()).await?;
+    rows.iter().map(|r| r.try_get::<Uuid>("", "id")).collect()
+}
+
+/// Upserts one table's rows, counting what each row did.
+///
+/// Two statements per chunk, both `INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE`: the
+/// first writes rows whose value changed (or that are new), the second, over the rows
+/// the first left alone, moves `computed_at` of rows sent again with a newer one
+/// (`refreshed`). Rows neither touched are `unchanged`. On a first load every row is new
+/// and the second statement has no rows; on a replay of the same batch it changes none.
 async fn upsert<R: Row>(db: &impl ConnectionTrait, table: &Table<R>, rows: &[R]) -> Result<UpsertCounts, DbErr> {
     let backend = db.get_database_backend();
     let mut counts = UpsertCounts::default();
@@ -266,21 +443,13 @@ async fn upsert<R: Row>(db: &impl ConnectionTrait, table: &Table<R>, rows: &[R])
         DbBackend::Postgres => "IS DISTINCT FROM",
         _ => "IS NOT",
     };
-    let per_chunk = (max_params(backend) / table.columns.len()).max(1);
-    for chunk in rows.chunks(per_chunk) {
+    for chunk in rows.chunks(per_chunk(backend, table, rows)) {
         // SQLite: writers are serialised by the write lock this transaction already holds,
         // so counting the stored keys first is exact. PostgreSQL: `xmax = 0` in RETURNING
         // tells an inserted row from an updated one, exact under concurrent writers.
         let existing = match backend {
             DbBackend::Postgres => None,
-            _ => {
-                let mut q = Sql::new(backend);
-                q.push(&format!("SELECT COUNT(*) AS n FROM {} WHERE ", table.name));
-                let ids: Vec<Uuid> = chunk.iter().map(Row::id).collect();
-                q.in_list("id", &ids);
-                let row = db.query_one_raw(q.build()).await?;
-                Some(row.map(|r| r.try_get::<i64>("", "n")).transpose()?.unwrap_or(0) as u64)
-            }
+            _ => Some(stored_ids(db, table.name, chunk).await?.len() as u64),
         };
 
         let mut sql = insert_values(backend, table, chunk);
@@ -288,7 +457,7 @@ async fn upsert<R: Row>(db: &impl ConnectionTrait, table: &Table<R>, rows: &[R])
         let changed: Vec<String> =
             table.compared.iter().map(|c| format!("{}.{c} {distinct} excluded.{c}", table.name)).collect();
         let returning = match backend {
-            DbBackend::Postgres => "(xmax = 0) AS inserted",
+            DbBackend::Postgres => "id, (xmax = 0) AS inserted",
             _ => "id",
         };
         sql.push(&format!(
@@ -302,9 +471,35 @@ async fn upsert<R: Row>(db: &impl ConnectionTrait, table: &Table<R>, rows: &[R])
             Some(existing) => n.saturating_sub(existing),
             None => written.iter().filter(|r| r.try_get::<bool>("", "inserted").unwrap_or(false)).count() as u64,
         };
-        let written = written.len() as u64;
-        counts +=
-            UpsertCounts { inserted, updated: written.saturating_sub(inserted), unchanged: n.saturating_sub(written) };
+        let written_ids: HashSet<Uuid> = written.iter().filter_map(|r| r.try_get::<Uuid>("", "id").ok()).collect();
+        let refreshed = match table.computed_at {
+            Some(col) => {
+                let rest: Vec<&R> = chunk.iter().filter(|r| !written_ids.contains(&r.id())).collect();
+                refresh(db, table, col, &rest).await?
+            }
+            None => 0,
+        };
+        let written = written_ids.len() as u64;
+        counts += UpsertCounts {
+            inserted,
+            updated: written.saturating_sub(inserted),
+            refreshed,
+            unchanged: n.saturating_sub(written + refreshed),
+        };
     }
     Ok(counts)
+}
+
+/// Moves `computed_at` forward on stored rows sent again with a newer one; returns how
+/// many moved.
+async fn refresh<R: Row>(db: &impl ConnectionTrait, table: &Table<R>, col: &str, rows: &[&R]) -> Result<u64, DbErr> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut sql = insert_values(db.get_database_backend(), table, rows.iter().copied());
+    sql.push(&format!(
+        " ON CONFLICT (id) DO UPDATE SET {col} = excluded.{col} WHERE {t}.{col} < excluded.{col}",
+        t = table.name
+    ));
+    Ok(db.execute_raw(sql.build()).await?.rows_affected())
 }

@@ -1,32 +1,42 @@
-//! Retention and compaction (spec section 5) as a set-based, idempotent job.
+//! Retention and compaction (spec section 5) as an idempotent job.
 //!
 //! Rules, for a run at `now`:
 //! - summary snapshots: deleted after 180 days; older than 30 days, one per project, scope
 //!   and UTC day is kept (the latest of that day);
 //! - trend points: hour and day points are folded into week points once their whole ISO
-//!   week is older than 90 days, and then deleted; a week point already stored (written by
-//!   a compute job, or by an earlier run) is kept as it is. Week and month points stay;
-//! - breakdown points: deleted after 90 days; drilldown rows after 30 days. Rows without a
-//!   bucket age by `computed_at`.
+//!   week is older than 90 days, and then removed. Folding is exact whenever the points
+//!   arrive: a week point keeps every value it was folded from, and a late or corrected
+//!   point is merged into it at the next run (see [`fold`]). A week point a compute job
+//!   wrote is authoritative: kept as it is, the fine points of its week deleted. Week
+//!   and month points stay;
+//! - breakdown points: deleted once their bucket's end is older than 90 days; drilldown
+//!   rows once their bucket is older than 30 days. Rows without a bucket age by
+//!   `computed_at`, except the most recent run of their series (its latest
+//!   `computed_at`), which stays as long as it is the most recent: a current snapshot is
+//!   never deleted. A compute job's re-send with a newer `computed_at` refreshes it.
 //!
 //! Why whole weeks: a week that straddles the horizon still has points inside the full-
-//! resolution window; folding half of it would write a week point from half the data, and
-//! the rest would later be deleted against it. So full resolution is kept for at least 90
-//! days, folding happens by whole weeks.
+//! resolution window; folding half of it would show a week point from half the data. So
+//! full resolution is kept for at least 90 days, folding happens by whole weeks.
 //!
-//! Safety: every step is a set-based statement (the only rows that pass through Rust are
-//! the folded week points, one per series and week). Each project and table is one
-//! transaction, so a crash leaves every project before or after a step and a re-run
-//! finishes the job; a second run finds nothing to do. Only rows past the horizons are
-//! touched, never the recent ones compute jobs are writing. `--dry-run` runs the same
-//! transactions and rolls them back, so it reports exactly what a run would do.
+//! The report tells folded rows (their values live on in a week point) from deleted ones.
+//!
+//! Safety: each project and table is one transaction, so a crash leaves every project
+//! before or after a step and a re-run finishes the job; a second run finds nothing to
+//! do. The fold deletes exactly the fine rows it read (locked on PostgreSQL; SQLite's
+//! write lock is taken first), so a point written during a run is folded by the next.
+//! Only rows past the horizons are touched. `--dry-run` runs the same transactions and
+//! rolls them back, so it reports exactly what a run would do.
+
+pub mod fold;
+pub mod schedule;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use entity::sea_orm_active_enums::TimeGrain;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::buckets;
@@ -79,12 +89,28 @@ pub struct Options {
 /// What a run did to one table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TableReport {
-    /// Rows deleted.
+    /// Rows deleted without being kept anywhere: expired, or (trend) hour and day points
+    /// of a week whose week point a compute job wrote.
     pub deleted: u64,
-    /// Hour and day rows folded into week points (and deleted).
-    pub downsampled: u64,
-    /// Week points written by folding.
+    /// Hour and day rows folded into week points: their values live on in the week
+    /// point's contributions; the rows themselves are removed.
+    pub folded: u64,
+    /// Week points written by folding for the first time.
     pub created: u64,
+    /// Week points folded again with late or corrected points.
+    pub updated: u64,
+}
+
+impl Report {
+    /// Rows folded, over every table.
+    pub fn folded(&self) -> u64 {
+        self.trend.folded
+    }
+
+    /// Rows deleted, over every table.
+    pub fn deleted(&self) -> u64 {
+        self.summary.deleted + self.trend.deleted + self.breakdown.deleted + self.drilldown.deleted
+    }
 }
 
 /// What a run did.
@@ -114,18 +140,19 @@ pub async fn run(db: &DatabaseConnection, catalog: &Catalog, policy: &Policy, op
 
         let txn = db.begin().await?;
         let folded = downsample(&txn, p, now, policy, catalog).await?;
-        report.trend.downsampled += folded.downsampled;
+        report.trend.folded += folded.folded;
         report.trend.created += folded.created;
+        report.trend.updated += folded.updated;
         report.trend.deleted += folded.deleted;
         report.unknown_metrics.extend(folded.unknown);
         finish(txn, opts.dry_run).await?;
 
         let txn = db.begin().await?;
-        report.breakdown.deleted += expire(&txn, "metrics_breakdown_point", p, now - policy.breakdown_keep).await?;
+        report.breakdown.deleted += expire_breakdowns(&txn, p, now - policy.breakdown_keep).await?;
         finish(txn, opts.dry_run).await?;
 
         let txn = db.begin().await?;
-        report.drilldown.deleted += expire(&txn, "metrics_drilldown", p, now - policy.drilldown_keep).await?;
+        report.drilldown.deleted += expire_drilldowns(&txn, p, now - policy.drilldown_keep).await?;
         finish(txn, opts.dry_run).await?;
     }
     Ok(report)
@@ -180,143 +207,219 @@ async fn summaries(db: &DatabaseTransaction, project: Uuid, now: DateTime<Utc>, 
     Ok(deleted)
 }
 
-/// Breakdown and drilldown rows: bucket (or, without one, `computed_at`) before `cut`.
-async fn expire(db: &DatabaseTransaction, table: &str, project: Uuid, cut: DateTime<Utc>) -> Result<u64, DbErr> {
+/// Breakdown points: a bucket whose end is older than `cut` goes (buckets age from their
+/// end: a week bucket is kept until its last day is past the horizon); a snapshot-only row
+/// (no bucket) goes when computed before `cut`, unless it belongs to the most recent run
+/// of its metric and dimension key (the rows sharing their latest `computed_at`): a
+/// current snapshot stays, whatever its age.
+async fn expire_breakdowns(db: &DatabaseTransaction, project: Uuid, cut: DateTime<Utc>) -> Result<u64, DbErr> {
     let mut sql = Sql::new(db.get_database_backend());
-    sql.push(&format!("DELETE FROM {table} WHERE project_id = ")).bind(project);
-    sql.push(" AND (time_bucket < ").bind_time(cut);
-    sql.push(" OR (time_bucket IS NULL AND computed_at < ").bind_time(cut).push("))");
+    sql.push("DELETE FROM metrics_breakdown_point WHERE project_id = ").bind(project).push(" AND (");
+    for (i, g) in [TimeGrain::Hour, TimeGrain::Day, TimeGrain::Week, TimeGrain::Month].into_iter().enumerate() {
+        if i > 0 {
+            sql.push(" OR ");
+        }
+        sql.push("(time_grain = ").bind_grain(g).push(" AND time_bucket < ").bind_time(ends_before(g, cut));
+        sql.push(")");
+    }
+    sql.push(" OR (time_bucket IS NULL AND computed_at < ").bind_time(cut);
+    sql.push(" AND computed_at < (SELECT MAX(l.computed_at) FROM metrics_breakdown_point l WHERE l.project_id = ");
+    sql.bind(project).push(
+        " AND l.metric_key = metrics_breakdown_point.metric_key \
+         AND l.time_grain IS NULL AND l.time_bucket IS NULL \
+         AND l.dimension_key = metrics_breakdown_point.dimension_key)))",
+    );
     exec(db, sql).await
 }
 
-/// Statistics of the finer points of one series in one week, at one grain.
-#[derive(Debug, Clone)]
-struct WeekStats {
-    count: i64,
-    sum: Option<f64>,
-    min: Option<f64>,
-    max: Option<f64>,
-    avg: Option<f64>,
-    last: Option<f64>,
+/// Drilldown rows: a bucket (an instant: drilldowns have no grain) before `cut` goes; a
+/// row without a bucket goes when computed before `cut`, unless it belongs to the most
+/// recent run of its metric and entity type.
+async fn expire_drilldowns(db: &DatabaseTransaction, project: Uuid, cut: DateTime<Utc>) -> Result<u64, DbErr> {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push("DELETE FROM metrics_drilldown WHERE project_id = ").bind(project);
+    sql.push(" AND (time_bucket < ").bind_time(cut);
+    sql.push(" OR (time_bucket IS NULL AND computed_at < ").bind_time(cut);
+    sql.push(" AND computed_at < (SELECT MAX(l.computed_at) FROM metrics_drilldown l WHERE l.project_id = ");
+    sql.bind(project).push(
+        " AND l.metric_key = metrics_drilldown.metric_key \
+         AND l.entity_type = metrics_drilldown.entity_type AND l.time_bucket IS NULL)))",
+    );
+    exec(db, sql).await
 }
 
-/// (metric key, canonical dimensions, week start): one folded week point.
-type SeriesWeek = (String, String, DateTime<Utc>);
+/// The first bucket start of `grain` whose bucket does not end before `cut`: buckets
+/// starting earlier end before `cut`.
+fn ends_before(grain: TimeGrain, cut: DateTime<Utc>) -> DateTime<Utc> {
+    buckets::ceil(grain, cut).and_then(|c| buckets::shift(grain, c, -1)).unwrap_or(cut)
+}
 
+/// What folding did in one project.
 #[derive(Default)]
-struct Folded {
-    downsampled: u64,
+struct FoldReport {
+    folded: u64,
     created: u64,
+    updated: u64,
     deleted: u64,
     unknown: BTreeSet<String>,
 }
 
-/// The ISO week start of a bucket column, as a timestamp of the backend's stored form.
-fn week_of(backend: DbBackend, col: &str) -> String {
-    match backend {
-        DbBackend::Postgres => format!("(date_trunc('week', {col} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"),
-        // Monday on or before the day, in the text form timestamps are stored in.
-        _ => format!("strftime('%Y-%m-%dT00:00:00+00:00', {col}, '-6 days', 'weekday 1')"),
-    }
+/// One hour or day point past the horizon.
+struct FinePoint {
+    id: Uuid,
+    grain: TimeGrain,
+    bucket: DateTime<Utc>,
+    value: Option<f64>,
 }
 
-/// Hour and day points of whole weeks past the horizon: one week point per series and
-/// week (day points preferred where both grains exist), then the finer rows deleted.
+/// (metric key, canonical dimensions, week start): one week point.
+type SeriesWeek = (String, String, DateTime<Utc>);
+
+/// Folds the hour and day points of whole weeks past the horizon into week points (see
+/// [`fold`]): merged into the week's stored contributions when it was folded before,
+/// then deleted. Fine points of a week a compute job wrote itself are deleted unfolded.
 async fn downsample(
     db: &DatabaseTransaction,
     project: Uuid,
     now: DateTime<Utc>,
     policy: &Policy,
     catalog: &Catalog,
-) -> Result<Folded, DbErr> {
+) -> Result<FoldReport, DbErr> {
     let b = db.get_database_backend();
+    crate::ingest::upsert::lock_for_writing(db).await?;
     let cut = policy.full_resolution_from(now);
-    let week = week_of(b, "time_bucket");
-    let grain_text = match b {
-        DbBackend::Postgres => "CAST(time_grain AS text)",
-        _ => "time_grain",
-    };
     let mut sql = Sql::new(b);
-    // `last`: the value of the latest bucket of each group, by a window over the same
-    // partition (both backends have window functions; neither needs a correlated query).
     sql.push(&format!(
-        "SELECT metric_key, dimensions, grain, wk, COUNT(*) AS n, SUM(value_numeric) AS s, MIN(value_numeric) AS mn, \
-         MAX(value_numeric) AS mx, AVG(value_numeric) AS av, MAX(last_v) AS last_v FROM (\
-         SELECT metric_key, dimensions, {grain_text} AS grain, {week} AS wk, value_numeric, \
-         FIRST_VALUE(value_numeric) OVER (PARTITION BY metric_key, dimensions, time_grain, {week} ORDER BY time_bucket DESC) AS last_v \
-         FROM metrics_trend_point WHERE project_id = "
+        "SELECT id, metric_key, dimensions, {}, time_bucket, value_numeric FROM metrics_trend_point WHERE project_id = ",
+        sql.grain_col("time_grain")
     ));
     sql.bind(project).push(" AND time_grain IN (").bind_grain(TimeGrain::Hour).push(", ").bind_grain(TimeGrain::Day);
-    sql.push(") AND time_bucket < ").bind_time(cut);
-    sql.push(") AS fine GROUP BY metric_key, dimensions, grain, wk");
-    let rows = db.query_all_raw(sql.build()).await?;
-
-    // (metric, dimensions, week) -> stats per grain; day wins over hour.
-    let mut groups: BTreeMap<SeriesWeek, (TimeGrain, Value, WeekStats)> = BTreeMap::new();
-    let mut folded = Folded::default();
-    for r in rows {
+    sql.push(") AND time_bucket < ").bind_time(cut).push(" ORDER BY id");
+    if b == DbBackend::Postgres {
+        // Locked: a concurrent correction of one of these rows waits for this run, then
+        // lands as a new fine row that the next run folds.
+        sql.push(" FOR UPDATE");
+    }
+    let mut groups: BTreeMap<SeriesWeek, (Value, Vec<FinePoint>)> = BTreeMap::new();
+    for r in db.query_all_raw(sql.build()).await? {
         let metric: String = r.try_get("", "metric_key")?;
         let dims: Value = r.try_get("", "dimensions")?;
-        let grain = TimeGrain::parse(&r.try_get::<String>("", "grain")?).unwrap_or(TimeGrain::Hour);
-        let wk: DateTime<Utc> = r.try_get("", "wk")?;
-        let stats = WeekStats {
-            count: r.try_get("", "n")?,
-            sum: r.try_get("", "s")?,
-            min: r.try_get("", "mn")?,
-            max: r.try_get("", "mx")?,
-            avg: r.try_get("", "av")?,
-            last: r.try_get("", "last_v")?,
+        let bucket: DateTime<Utc> = r.try_get("", "time_bucket")?;
+        let point = FinePoint {
+            id: r.try_get("", "id")?,
+            grain: TimeGrain::parse(&r.try_get::<String>("", "time_grain")?).unwrap_or(TimeGrain::Hour),
+            bucket,
+            value: r.try_get("", "value_numeric")?,
         };
-        let key = (metric, identity::canonical_json(&dims), wk);
-        match groups.get(&key) {
-            Some((TimeGrain::Day, _, _)) => {}
-            _ => {
-                groups.insert(key, (grain, dims, stats));
-            }
-        }
+        let key = (metric, identity::canonical_json(&dims), buckets::truncate(TimeGrain::Week, bucket));
+        groups.entry(key).or_insert_with(|| (dims, Vec::new())).1.push(point);
     }
-    let mut week_rows = Vec::with_capacity(groups.len());
-    for ((metric, _, wk), (grain, dims, stats)) in groups {
+    let mut report = FoldReport::default();
+    if groups.is_empty() {
+        return Ok(report);
+    }
+
+    let week_id = |(metric, _, wk): &SeriesWeek, dims: &Value| {
+        identity::trend_point_id(project, metric, TimeGrain::Week, *wk, &identity::canonicalize(dims))
+    };
+    let metrics: BTreeSet<&str> = groups.keys().map(|(m, _, _)| m.as_str()).collect();
+    let weeks: BTreeSet<DateTime<Utc>> = groups.keys().map(|(_, _, w)| *w).collect();
+    let stored = stored_weeks(db, project, &metrics, &weeks).await?;
+
+    let mut week_rows = Vec::new();
+    let mut folded_ids = Vec::new();
+    let mut superseded_ids = Vec::new();
+    for (key, (dims, points)) in groups {
+        let ids = points.iter().map(|p| p.id);
+        // A stored week point keeps its id, derived or not (an SQL writer may have chosen
+        // another): the natural-key index would refuse a second row for the week.
+        let (id, mut contributions) = match stored.get(&key) {
+            None => (week_id(&key, &dims), fold::Contributions::default()),
+            Some((id, v)) => match fold::stored_contributions(v.as_ref()) {
+                Some(c) => (*id, c),
+                None => {
+                    // A compute job's week point: authoritative, the fine points go.
+                    superseded_ids.extend(ids);
+                    continue;
+                }
+            },
+        };
+        folded_ids.extend(ids);
+        for p in &points {
+            contributions.put(p.grain, p.bucket, p.value);
+        }
+        let (metric, _, wk) = key;
         let aggregation = catalog.aggregation(&metric).unwrap_or_else(|| {
-            folded.unknown.insert(metric.clone());
+            report.unknown.insert(metric.clone());
             Aggregation::Avg
         });
-        let value = match aggregation {
-            Aggregation::Sum => stats.sum,
-            Aggregation::Avg => stats.avg,
-            Aggregation::Min => stats.min,
-            Aggregation::Max => stats.max,
-            Aggregation::Last => stats.last,
-        };
-        let dims = identity::canonicalize(&dims);
+        let folded = fold::fold(&contributions, aggregation);
         week_rows.push(TrendRow {
-            id: identity::trend_point_id(project, &metric, TimeGrain::Week, wk, &dims),
+            id,
             project_id: project,
             metric_key: metric,
             grain: TimeGrain::Week,
             time_bucket: wk,
-            dimensions: dims,
-            value_numeric: value,
-            value_json: Some(json!({
-                "downsampled_from": grain.as_str(),
-                "aggregation": aggregation.as_str(),
-                "count": stats.count,
-                "sum": stats.sum,
-                "min": stats.min,
-                "max": stats.max,
-                "avg": stats.avg,
-            })),
+            dimensions: identity::canonicalize(&dims),
+            value_numeric: folded.value,
+            value_json: Some(folded.value_json),
             computed_at: now,
         });
     }
     week_rows.sort_by_key(|r| r.id);
-    folded.created = crate::ingest::upsert::insert_trend_rows_if_absent(db, &week_rows).await?;
+    let writes = crate::ingest::upsert::write_folded_weeks(db, &week_rows).await?;
+    report.created = writes.created;
+    report.updated = writes.updated;
+    report.folded = delete_ids(db, project, &folded_ids).await?;
+    report.deleted = delete_ids(db, project, &superseded_ids).await?;
+    Ok(report)
+}
 
-    let mut sql = Sql::new(b);
-    sql.push("DELETE FROM metrics_trend_point WHERE project_id = ").bind(project);
-    sql.push(" AND time_grain IN (").bind_grain(TimeGrain::Hour).push(", ").bind_grain(TimeGrain::Day);
-    sql.push(") AND time_bucket < ").bind_time(cut);
-    folded.deleted = exec(db, sql).await?;
-    folded.downsampled = folded.deleted;
-    Ok(folded)
+/// Ids per `IN (...)` list of the fold's reads and deletes: under both backends' bind
+/// parameter limits, and few statements for a project's backlog.
+const IDS_PER_STATEMENT: usize = 5000;
+
+/// The stored week points of `metrics` at `weeks`, by natural key: their id and
+/// `value_json` (locked on PostgreSQL). Read through the series index.
+async fn stored_weeks(
+    db: &DatabaseTransaction,
+    project: Uuid,
+    metrics: &BTreeSet<&str>,
+    weeks: &BTreeSet<DateTime<Utc>>,
+) -> Result<BTreeMap<SeriesWeek, (Uuid, Option<Value>)>, DbErr> {
+    let b = db.get_database_backend();
+    let metrics: Vec<String> = metrics.iter().map(|m| (*m).to_owned()).collect();
+    let weeks: Vec<DateTime<Utc>> = weeks.iter().copied().collect();
+    let mut out = BTreeMap::new();
+    for weeks in weeks.chunks(IDS_PER_STATEMENT) {
+        let mut sql = Sql::new(b);
+        sql.push(
+            "SELECT id, metric_key, dimensions, time_bucket, value_json FROM metrics_trend_point WHERE project_id = ",
+        );
+        sql.bind(project).push(" AND ").in_list("metric_key", &metrics);
+        sql.push(" AND time_grain = ").bind_grain(TimeGrain::Week).push(" AND ").in_list("time_bucket", weeks);
+        if b == DbBackend::Postgres {
+            sql.push(" FOR UPDATE");
+        }
+        for r in db.query_all_raw(sql.build()).await? {
+            let dims: Value = r.try_get("", "dimensions")?;
+            let key = (r.try_get("", "metric_key")?, identity::canonical_json(&dims), r.try_get("", "time_bucket")?);
+            out.insert(key, (r.try_get("", "id")?, r.try_get("", "value_json")?));
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes trend rows by id (exactly the rows read, never one written since).
+async fn delete_ids(db: &DatabaseTransaction, project: Uuid, ids: &[Uuid]) -> Result<u64, DbErr> {
+    let mut n = 0;
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let mut sql = Sql::new(db.get_database_backend());
+        sql.push("DELETE FROM metrics_trend_point WHERE project_id = ")
+            .bind(project)
+            .push(" AND ")
+            .in_list("id", chunk);
+        n += exec(db, sql).await?;
+    }
+    Ok(n)
 }

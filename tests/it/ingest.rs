@@ -10,11 +10,21 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 
 const UPSERT_TRENDS: &str =
-    "mutation($p: [TrendPointInput!]!) { upsertTrendPoints(points: $p) { inserted updated unchanged } }";
+    "mutation($p: [TrendPointInput!]!) { upsertTrendPoints(points: $p) { inserted updated refreshed unchanged } }";
+
+/// The compute time of the rows of the first run.
+const COMPUTED: &str = "2026-04-01T00:00:00Z";
 
 fn point(p: uuid::Uuid, day: u32, value: f64) -> Value {
     json!({ "projectId": p, "metricKey": "done", "grain": "DAY", "bucket": format!("2026-03-{day:02}T00:00:00Z"),
-            "dimensions": {"team": "a", "area": "x"}, "value": value, "valueJson": {"v": value} })
+            "dimensions": {"team": "a", "area": "x"}, "value": value, "valueJson": {"v": value}, "computedAt": COMPUTED })
+}
+
+/// `point`, computed again at `computed`.
+fn recomputed(p: uuid::Uuid, day: u32, value: f64, computed: &str) -> Value {
+    let mut v = point(p, day, value);
+    v["computedAt"] = json!(computed);
+    v
 }
 
 const READ: &str = r#"query($p: UUID!) { project(id: $p) { name trend(metricKey: "done", grain: DAY,
@@ -24,7 +34,7 @@ async fn same_batch_twice_changes_nothing_and_new_values_update(app: &TestApp) {
     let p = pid(1);
     let batch: Vec<Value> = (1..=5).map(|d| point(p, d, d as f64)).collect();
     let first = app.data(UPSERT_TRENDS, json!({ "p": batch })).await;
-    assert_eq!(first["upsertTrendPoints"], json!({"inserted": 5, "updated": 0, "unchanged": 0}));
+    assert_eq!(first["upsertTrendPoints"], json!({"inserted": 5, "updated": 0, "refreshed": 0, "unchanged": 0}));
     let before = app.data(READ, json!({ "p": p })).await;
     assert_eq!(before["project"]["trend"]["points"].as_array().unwrap().len(), 5, "an unknown project is registered");
     // Dimension keys in another order name the same series: still unchanged.
@@ -36,25 +46,41 @@ async fn same_batch_twice_changes_nothing_and_new_values_update(app: &TestApp) {
         })
         .collect();
     let second = app.data(UPSERT_TRENDS, json!({ "p": again })).await;
-    assert_eq!(second["upsertTrendPoints"], json!({"inserted": 0, "updated": 0, "unchanged": 5}));
+    assert_eq!(second["upsertTrendPoints"], json!({"inserted": 0, "updated": 0, "refreshed": 0, "unchanged": 5}));
     assert_eq!(app.count_rows("metrics_trend_point").await, 5);
     let after = app.data(READ, json!({ "p": p })).await;
     assert_eq!(before, after, "computedAt and values untouched by a replay");
 
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let changed = vec![point(p, 2, 20.0), point(p, 3, 3.0), point(p, 9, 9.0)];
+    // A new value, the same value computed again, the same row again, a new key.
+    let later = "2026-04-02T00:00:00+00:00";
+    let changed = vec![
+        recomputed(p, 2, 20.0, later),
+        recomputed(p, 3, 3.0, later),
+        point(p, 4, 4.0),
+        recomputed(p, 9, 9.0, later),
+    ];
     let third = app.data(UPSERT_TRENDS, json!({ "p": changed })).await;
-    assert_eq!(third["upsertTrendPoints"], json!({"inserted": 1, "updated": 1, "unchanged": 1}));
+    assert_eq!(third["upsertTrendPoints"], json!({"inserted": 1, "updated": 1, "refreshed": 1, "unchanged": 1}));
     let now = app.data(READ, json!({ "p": p })).await;
     let pts = now["project"]["trend"]["points"].as_array().unwrap();
     assert_eq!(pts.len(), 6);
     assert_eq!(pts[1]["value"], json!(20.0));
     assert_eq!(pts[1]["valueJson"], json!({"v": 20.0}));
-    assert_ne!(
-        pts[1]["computedAt"], before["project"]["trend"]["points"][1]["computedAt"],
-        "an update moves computedAt"
+    assert_eq!(pts[1]["computedAt"], json!(later), "an update moves computedAt");
+    assert_eq!(
+        (&pts[2]["value"], &pts[2]["computedAt"]),
+        (&json!(3.0), &json!(later)),
+        "a refresh moves only computedAt"
     );
-    assert_eq!(pts[2]["computedAt"], before["project"]["trend"]["points"][2]["computedAt"]);
+    assert_eq!(pts[3]["computedAt"], before["project"]["trend"]["points"][3]["computedAt"]);
+    // An older computedAt with the same value refreshes nothing.
+    let older = app.data(UPSERT_TRENDS, json!({ "p": [point(p, 3, 3.0)] })).await;
+    assert_eq!(older["upsertTrendPoints"], json!({"inserted": 0, "updated": 0, "refreshed": 0, "unchanged": 1}));
+    // Without computedAt a row is computed at the time of the write: a re-send refreshes.
+    let mut undated = point(p, 5, 5.0);
+    undated.as_object_mut().unwrap().remove("computedAt");
+    let d = app.data(UPSERT_TRENDS, json!({ "p": [undated] })).await;
+    assert_eq!(d["upsertTrendPoints"], json!({"inserted": 0, "updated": 0, "refreshed": 1, "unchanged": 0}));
 
     // Names, the other tables.
     let d = app
@@ -350,7 +376,7 @@ async fn ndjson_stops_at_a_bad_line_and_resumes(app: &TestApp) {
 
     let (ok, out, err) = run_ingest(&app.database_url, &[good_path.to_str().unwrap()]);
     assert!(ok, "{err}");
-    assert!(out.contains("ingested 900 rows (inserted 402, updated 0, unchanged 498)"), "{out}");
+    assert!(out.contains("ingested 900 rows (inserted 402, updated 0, refreshed 0, unchanged 498)"), "{out}");
     let resumed = dump(app).await;
     assert_eq!(resumed.len(), 900);
 
@@ -391,3 +417,98 @@ both_backends!(
     reads_during_ingest_see_whole_batches,
     ndjson_stops_at_a_bad_line_and_resumes,
 );
+
+/// Strict project registration: an unknown project refuses the batch, naming the row and
+/// `projectId`; nothing is written. A registered project is written as usual.
+async fn strict_registration_refuses_unknown_projects(backend: crate::common::Backend) {
+    use metrics_api::ingest::ProjectRegistration;
+    let mut config = metrics_api::http::ServerConfig::default();
+    config.schema.batch_limits.registration = ProjectRegistration::Strict;
+    let Some(app) = TestApp::on(backend, config).await else { return };
+    let (known, typo) = (pid(1), pid(2));
+    crate::common::fixtures::project(&app.db, known, "host project").await;
+    let body = app.gql(UPSERT_TRENDS, json!({ "p": [point(known, 1, 1.0), point(typo, 2, 2.0)] })).await;
+    let err = &body["errors"][0];
+    assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT", "[{backend:?}] {body}");
+    assert_eq!((&err["extensions"]["row"], &err["extensions"]["field"]), (&json!(1), &json!("projectId")), "{body}");
+    assert!(err["message"].as_str().unwrap().contains(&typo.to_string()), "{body}");
+    assert_eq!(app.count_rows("metrics_trend_point").await, 0, "nothing of the batch is written");
+    assert_eq!(app.count_rows("project").await, 1, "the typo is not registered");
+    let d = app.data(UPSERT_TRENDS, json!({ "p": [point(known, 1, 1.0)] })).await;
+    assert_eq!(d["upsertTrendPoints"]["inserted"], 1);
+
+    // The NDJSON command, with the setting from the environment: the refused line named.
+    let path = std::env::temp_dir().join(format!("metrics-strict-{}-{backend:?}.ndjson", std::process::id()));
+    write_file(&path, &[ndjson_line(known, 0, false), ndjson_line(typo, 1, false)]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_metrics-api"))
+        .args(["ingest", path.to_str().unwrap()])
+        .env("DATABASE_URL", &app.database_url)
+        .env("PROJECT_REGISTRATION", "strict")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("{}:2:", path.display())) && err.contains("project_id"), "{err}");
+    assert_eq!(app.count_rows("project").await, 1);
+    let _ = std::fs::remove_file(path);
+    app.finish().await;
+}
+
+/// The same natural key on two lines of one file: the last line wins, whatever
+/// `--batch-size` (observation 6 of issue 12).
+async fn ndjson_repeated_key_last_line_wins_whatever_the_batch_size(app: &TestApp) {
+    let p = pid(1);
+    let line = |v: f64| {
+        json!({ "kind": "trend", "project_id": p, "metric_key": "m", "time_grain": "day",
+                "time_bucket": "2026-03-01T00:00:00Z", "value_numeric": v, "computed_at": "2026-03-02T00:00:00Z" })
+        .to_string()
+    };
+    let path = std::env::temp_dir().join(format!("metrics-repeat-{}-{:?}.ndjson", std::process::id(), app.backend));
+    write_file(&path, &[line(1.0), ndjson_line(p, 5, false), line(2.0)]);
+    let mut states = Vec::new();
+    for size in ["1", "2", "100"] {
+        let fresh = match app.backend {
+            crate::common::Backend::Sqlite => TestApp::sqlite().await,
+            crate::common::Backend::Postgres => TestApp::postgres().await.unwrap(),
+        };
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_metrics-api"))
+            .args(["ingest", "--batch-size", size, path.to_str().unwrap()])
+            .env("DATABASE_URL", &fresh.database_url)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "--batch-size {size}: {}", String::from_utf8_lossy(&out.stderr));
+        let rows: Vec<(String, f64, String)> =
+            dump(&fresh).await.into_iter().map(|(m, v, _)| (m, v, String::new())).collect();
+        states.push(rows);
+        fresh.finish().await;
+    }
+    assert_eq!(states[0].len(), 2, "[{:?}] {:?}", app.backend, states[0]);
+    assert!(states[0].iter().any(|(m, v, _)| m == "m" && *v == 2.0), "the last line wins: {:?}", states[0]);
+    assert!(states.iter().all(|s| *s == states[0]), "{states:?}");
+    let _ = std::fs::remove_file(path);
+}
+
+each_backend!(strict_registration_refuses_unknown_projects);
+both_backends!(ndjson_repeated_key_last_line_wins_whatever_the_batch_size);
+
+/// Auto registration into a host `project` with a NOT NULL column without a default: the
+/// batch is refused with the row and `projectId` named, not an internal error.
+async fn auto_registration_into_a_host_table_without_defaults(app: &TestApp) {
+    let sql = match app.backend {
+        crate::common::Backend::Postgres => "ALTER TABLE project ADD COLUMN owner text NOT NULL",
+        // SQLite cannot add a NOT NULL column without a default: rebuild the table.
+        crate::common::Backend::Sqlite => {
+            "PRAGMA foreign_keys = OFF; DROP TABLE project; \
+             CREATE TABLE project (id uuid_text NOT NULL PRIMARY KEY, name text, created_at timestamp_with_timezone_text NOT NULL DEFAULT CURRENT_TIMESTAMP, owner text NOT NULL)"
+        }
+    };
+    app.db.execute_unprepared(sql).await.unwrap();
+    let body = app.gql(UPSERT_TRENDS, json!({ "p": [point(pid(1), 1, 1.0)] })).await;
+    let err = &body["errors"][0];
+    assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT", "[{:?}] {body}", app.backend);
+    assert_eq!((&err["extensions"]["row"], &err["extensions"]["field"]), (&json!(0), &json!("projectId")), "{body}");
+    assert!(err["message"].as_str().unwrap().contains("strict project registration"), "{body}");
+    assert_eq!(app.count_rows("metrics_trend_point").await, 0);
+}
+
+both_backends!(auto_registration_into_a_host_table_without_defaults);

@@ -205,7 +205,9 @@ async fn ingest_ndjson(app: &TestApp, project: uuid::Uuid, metric: &str) {
         }
         Backend::Sqlite => {
             let reader = tokio::io::BufReader::new(lines.as_bytes());
-            metrics_api::ingest::ndjson::ingest(&app.db, "live.ndjson", reader, 100, |_| {}).await.expect("ingest");
+            metrics_api::ingest::ndjson::ingest(&app.db, "live.ndjson", reader, 100, Default::default(), |_| {})
+                .await
+                .expect("ingest");
         }
     }
 }

@@ -23,3 +23,4 @@ mod security;
 mod sharding;
 mod transport;
 mod web;
+mod write_streams;

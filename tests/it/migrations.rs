@@ -356,6 +356,10 @@ async fn catalog(url: &str) -> Vec<String> {
         "SELECT 'index ' || indexdef AS line FROM pg_indexes WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'",
         "SELECT 'enum ' || t.typname || ' ' || string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) AS line \
          FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY t.typname",
+        "SELECT 'function ' || pg_get_functiondef(p.oid) AS line FROM pg_proc p \
+         WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'metrics_%'",
+        "SELECT 'comment ' || c.relname || ' ' || coalesce(obj_description(c.oid, 'pg_class'), '-') AS line \
+         FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' AND c.relname <> 'seaql_migrations'",
     ];
     let mut lines = Vec::new();
     for q in queries {
@@ -410,14 +414,14 @@ fn migrate_cli_up_status_down_and_errors() {
     };
     let (ok, out, err) = run(&["migrate"], &url);
     assert!(ok, "{err}");
-    assert!(out.contains("applied 2 migration(s)"), "{out}");
+    assert!(out.contains("applied 3 migration(s)"), "{out}");
     assert!(file.exists(), "the SQLite file is created");
     let (_, out, _) = run(&["migrate", "status"], &url);
-    assert!(out.lines().all(|l| l.starts_with("applied")) && out.lines().count() == 2, "{out}");
+    assert!(out.lines().all(|l| l.starts_with("applied")) && out.lines().count() == 3, "{out}");
     let (ok, out, _) = run(&["migrate", "down"], &url);
-    assert!(ok && out.contains("reverted m20260301_000001_add_drilldown_recent_index"), "{out}");
+    assert!(ok && out.contains("reverted m20260401_000001_guard_natural_keys"), "{out}");
     let (_, out, _) = run(&["migrate", "status"], &url);
-    assert!(out.contains("pending  m20260301_000001_add_drilldown_recent_index"), "{out}");
+    assert!(out.contains("pending  m20260401_000001_guard_natural_keys"), "{out}");
 
     let (ok, _, err) = run(&["migrate"], "mysql://x/y");
     assert!(!ok && err.trim().lines().count() == 1 && err.contains("malformed database URL"), "{err}");
@@ -427,4 +431,296 @@ fn migrate_cli_up_status_down_and_errors() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
     }
+}
+
+// ---- Issue 12: installs into a host database, natural keys guarded, ids for SQL writers.
+
+const SQL_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/db/migrations/0005_metrics_read_model.sql");
+
+/// A host system's `project`: more columns than metrics-api needs, NOT NULL with defaults.
+const HOST_PROJECT: &str = "CREATE TABLE project (id uuid PRIMARY KEY, name text NOT NULL DEFAULT '', \
+     owner text NOT NULL DEFAULT 'host', created_at timestamptz NOT NULL DEFAULT now())";
+
+/// An empty PostgreSQL database (no migration), its URL; `None` when PostgreSQL is skipped.
+async fn empty_postgres(tag: &str) -> Option<(String, String)> {
+    let probe = TestApp::fresh_postgres_database().await?;
+    let admin_url =
+        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let base = admin_url.rsplit_once('/').unwrap().0.to_owned();
+    let admin = Database::connect(&admin_url).await.unwrap();
+    let name = format!("metrics_test_{}_{tag}", std::process::id());
+    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {probe} WITH (FORCE)")).await.unwrap();
+    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
+    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+    admin.close().await.ok();
+    Some((name.clone(), format!("{base}/{name}")))
+}
+
+async fn drop_postgres(name: &str) {
+    let admin_url =
+        std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = Database::connect(&admin_url).await.unwrap();
+    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok();
+    admin.close().await.ok();
+}
+
+fn cli(args: &[&str], url: &str) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_metrics-api"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .output()
+        .expect("run binary");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// Observation 4: a host database with its own `project` takes the SQL file; the result
+/// is recognised by `migrate` and served (`--no-migrate` too); writes register unknown
+/// projects by id alone, taking the host's defaults.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_database_takes_the_sql_file_and_serves_it() {
+    let Some((name, url)) = empty_postgres("sqlfile").await else { return };
+    let db = Database::connect(&url).await.unwrap();
+    db.execute_unprepared(HOST_PROJECT).await.unwrap();
+    db.execute_unprepared(&format!("INSERT INTO project (id, name) VALUES ('{}', 'Host project')", pid(1)))
+        .await
+        .unwrap();
+    db.execute_unprepared(&std::fs::read_to_string(SQL_FILE).unwrap()).await.expect("the SQL file over a host project");
+    // Served without migrating: ready, reads the host's project, writes.
+    {
+        let served = crate::common::served::serve(&url, &["--no-migrate", "--retention-every", "off"], &[]).await;
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let ready = client.get(format!("{}/readyz", served.url)).send().await.unwrap();
+        assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
+        let d = crate::common::served::post(
+            &served.url,
+            "query($p: UUID!) { project(id: $p) { name } }",
+            json!({ "p": pid(1) }),
+        )
+        .await;
+        assert_eq!(d["data"]["project"]["name"], "Host project", "{d}");
+        let w = crate::common::served::post(
+            &served.url,
+            r#"mutation($p: UUID!) { upsertTrendPoints(points: [{projectId: $p, metricKey: "m", grain: DAY, bucket: "2026-03-01T00:00:00Z", value: 1}]) { inserted } }"#,
+            json!({ "p": pid(2) }),
+        )
+        .await;
+        assert_eq!(w["data"]["upsertTrendPoints"]["inserted"], 1, "{w}");
+    }
+    let owner = rows(&db, DbBackend::Postgres, &format!("SELECT owner FROM project WHERE id = '{}'", pid(2))).await;
+    assert_eq!(owner[0].try_get::<String>("", "owner").unwrap(), "host", "registered by id, host defaults");
+    let (ok, out, err) = cli(&["migrate"], &url);
+    assert!(ok && out.contains("applied 0 migration(s)"), "{out}{err}");
+    let (_, out, _) = cli(&["migrate", "status"], &url);
+    assert_eq!(out.lines().filter(|l| l.starts_with("applied")).count(), 3, "{out}");
+    // `down` all the way leaves the host's table.
+    for _ in 0..3 {
+        let (ok, _, err) = cli(&["migrate", "down"], &url);
+        assert!(ok, "{err}");
+    }
+    let left = rows(&db, DbBackend::Postgres, "SELECT COUNT(*) AS n FROM project").await;
+    assert_eq!(left[0].try_get::<i64>("", "n").unwrap(), 2, "the host's project table and rows stay");
+    db.close().await.ok();
+    drop_postgres(&name).await;
+}
+
+/// The migration itself into a host database; an older SQL-file install (without the
+/// natural-key guards) is completed; a differing install is refused, naming the difference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_database_takes_the_migration_and_mismatches_are_named() {
+    let Some((name, url)) = empty_postgres("migrate").await else { return };
+    let db = Database::connect(&url).await.unwrap();
+    db.execute_unprepared(HOST_PROJECT).await.unwrap();
+    let (ok, out, err) = cli(&["migrate"], &url);
+    assert!(ok && out.contains("applied 3 migration(s)"), "{out}{err}");
+    let cols = rows(
+        &db,
+        DbBackend::Postgres,
+        "SELECT COUNT(*) AS n FROM information_schema.columns WHERE table_name = 'project'",
+    )
+    .await;
+    assert_eq!(cols[0].try_get::<i64>("", "n").unwrap(), 4, "the host's table is kept as it is");
+
+    // An install from an older SQL file: the guards are missing; migrate adds them.
+    db.execute_unprepared("DELETE FROM seaql_migrations").await.unwrap();
+    for f in migration::m20260401_000001_guard_natural_keys::ID_FUNCTION_SIGNATURES {
+        db.execute_unprepared(&format!("DROP FUNCTION {f}")).await.unwrap();
+    }
+    db.execute_unprepared("DROP INDEX uq_metrics_summary_natural_key, uq_metrics_trend_point_natural_key, uq_metrics_breakdown_point_natural_key, uq_metrics_drilldown_natural_key").await.unwrap();
+    let (ok, out, err) = cli(&["migrate"], &url);
+    assert!(ok && out.contains("applied 1 migration(s)"), "{out}{err}");
+
+    // A differing install: a clear error naming the difference, nothing recorded.
+    db.execute_unprepared("DELETE FROM seaql_migrations").await.unwrap();
+    db.execute_unprepared("ALTER TABLE metrics_trend_point ALTER COLUMN value_numeric TYPE real").await.unwrap();
+    let (ok, _, err) = cli(&["migrate"], &url);
+    assert!(!ok, "a mismatch is refused");
+    assert!(
+        err.contains("column metrics_trend_point.value_numeric is `real null`, expected `double precision null`"),
+        "{err}"
+    );
+    let n = rows(&db, DbBackend::Postgres, "SELECT COUNT(*) AS n FROM seaql_migrations").await;
+    assert_eq!(n[0].try_get::<i64>("", "n").unwrap(), 0);
+    db.close().await.ok();
+    drop_postgres(&name).await;
+}
+
+/// A `project` whose id is not a uuid primary key is refused with a clear message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_table_without_a_uuid_key_is_named() {
+    let Some((name, url)) = empty_postgres("badhost").await else { return };
+    let db = Database::connect(&url).await.unwrap();
+    db.execute_unprepared("CREATE TABLE project (id bigint PRIMARY KEY)").await.unwrap();
+    let (ok, _, err) = cli(&["migrate"], &url);
+    assert!(!ok && err.contains("needs `id uuid` as its primary key") && err.contains("of type bigint"), "{err}");
+    let e = db.execute_unprepared(&std::fs::read_to_string(SQL_FILE).unwrap()).await.unwrap_err();
+    assert!(e.to_string().contains("needs \"id uuid\" as its primary key"), "{e}");
+    db.close().await.ok();
+    drop_postgres(&name).await;
+}
+
+/// Observation 5: a second row for a stored natural key is refused by the database,
+/// whatever its id, on every table (absent grain, bucket, scope or entity included).
+async fn natural_keys_are_unique_in_the_database(app: &TestApp) {
+    let p = pid(1);
+    fixtures::project(&app.db, p, "a").await;
+    fixtures::trend(&app.db, p, "m", TimeGrain::Day, "2026-03-01T00:00:00Z", json!({"team": "a"}), 1.0).await;
+    fixtures::breakdown(&app.db, p, "wip", None, None, "state", "open", 1.0).await;
+    fixtures::drilldowns(
+        &app.db,
+        vec![fixtures::drilldown_row(p, "c", "task", metrics_api::identity::EntityRef::Reference("T-1".into()), None)],
+    )
+    .await;
+    fixtures::summary(&app.db, p, "2026-03-01T00:00:00Z", None, json!({})).await;
+    let other = uuid::Uuid::from_u128(0xdead_beef);
+    let (pl, ol) = (uuid_literal(app, p), uuid_literal(app, other));
+    let (grain, jsonb) = match app.backend {
+        Backend::Postgres => ("'day'::metrics_time_grain", "::jsonb"),
+        Backend::Sqlite => ("'day'", ""),
+    };
+    let t = "'2026-03-01T00:00:00+00:00'";
+    for sql in [
+        format!("INSERT INTO metrics_trend_point (id, project_id, metric_key, time_grain, time_bucket, dimensions, computed_at) \
+                 VALUES ({ol}, {pl}, 'm', {grain}, {t}, '{{\"team\":\"a\"}}'{jsonb}, {t})"),
+        format!("INSERT INTO metrics_breakdown_point (id, project_id, metric_key, dimension_key, dimension_value, computed_at) \
+                 VALUES ({ol}, {pl}, 'wip', 'state', 'open', {t})"),
+        format!("INSERT INTO metrics_drilldown (id, project_id, metric_key, entity_type, reference_id, payload, computed_at) \
+                 VALUES ({ol}, {pl}, 'c', 'task', 'T-1', '{{}}'{jsonb}, {t})"),
+        format!("INSERT INTO metrics_summary (id, project_id, captured_at, payload, created_at) VALUES ({ol}, {pl}, {t}, '{{}}'{jsonb}, {t})"),
+    ] {
+        let e = app.db.execute_unprepared(&sql).await.expect_err(&format!("[{:?}] accepted: {sql}", app.backend));
+        assert!(e.to_string().to_lowercase().contains("unique"), "[{:?}] {e}", app.backend);
+        if app.backend == Backend::Postgres {
+            assert!(metrics_api::error::upstream::is_natural_key_race(&e), "the write path's retry recognises {e}");
+        }
+    }
+    // Another key is accepted: the indexes guard the key, nothing more.
+    let sql = format!("INSERT INTO metrics_breakdown_point (id, project_id, metric_key, dimension_key, dimension_value, computed_at) \
+                       VALUES ({ol}, {pl}, 'wip', 'state', 'closed', {t})");
+    app.db.execute_unprepared(&sql).await.unwrap();
+}
+
+both_backends!(natural_keys_are_unique_in_the_database);
+
+/// A small deterministic generator (xorshift) for random rows.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[(self.next() % xs.len() as u64) as usize]
+    }
+
+    fn text(&mut self) -> String {
+        let parts = ["a", "Zé", "\"", "\\", "\n", "\t", "\u{1}", "\u{7f}", "日本", "/", " ", "x y", "{}", "😀", "<"];
+        (0..1 + self.next() % 5).map(|_| self.pick(&parts)).collect()
+    }
+
+    fn json(&mut self, depth: u32) -> serde_json::Value {
+        match self.next() % if depth == 0 { 5 } else { 7 } {
+            0 => json!(null),
+            1 => json!(self.next() % 2 == 0),
+            2 => json!((self.next() % 2001) as i64 - 1000),
+            3 | 4 => json!(self.text()),
+            5 => serde_json::Value::Array((0..self.next() % 3).map(|_| self.json(depth - 1)).collect()),
+            _ => serde_json::Value::Object((0..self.next() % 4).map(|_| (self.text(), self.json(depth - 1))).collect()),
+        }
+    }
+
+    fn time(&mut self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_micros((self.next() % 4_000_000_000_000_000) as i64).unwrap()
+    }
+}
+
+/// The id functions the migration creates equal `src/identity.rs` on random rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_id_functions_equal_the_rust_derivation() {
+    use metrics_api::identity::{self, EntityRef};
+    use metrics_api::store::sql::Sql;
+    let Some(app) = TestApp::postgres().await else { return };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..300 {
+        let p = uuid::Uuid::from_u128(u128::from(rng.next()) << 64 | u128::from(rng.next()));
+        let metric = rng.text();
+        let grain = [TimeGrain::Hour, TimeGrain::Day, TimeGrain::Week, TimeGrain::Month][(rng.next() % 4) as usize];
+        let (t1, t2) = (rng.time(), rng.time());
+        let dims = serde_json::Value::Object((0..rng.next() % 4).map(|_| (rng.text(), rng.json(2))).collect());
+        let (k, v) = (rng.text(), rng.text());
+        let scope = (rng.next() % 2 == 0).then(|| rng.json(2));
+        let entity = if rng.next() % 2 == 0 {
+            EntityRef::Id(uuid::Uuid::from_u128(u128::from(rng.next())))
+        } else {
+            EntityRef::Reference(rng.text())
+        };
+        let snapshot = rng.next() % 2 == 0;
+        let (g, b) = if snapshot { (None, None) } else { (Some(grain), Some(t2)) };
+
+        let mut sql = Sql::new(DbBackend::Postgres);
+        sql.push("SELECT metrics_trend_point_id(")
+            .bind(p)
+            .push(", ")
+            .bind(metric.as_str())
+            .push(", ")
+            .bind_grain(grain);
+        sql.push(", ")
+            .bind_time(t1)
+            .push(", ")
+            .bind_json(&dims)
+            .push(") AS trend, metrics_breakdown_point_id(")
+            .bind(p);
+        sql.push(", ")
+            .bind(metric.as_str())
+            .push(", CAST(")
+            .bind(g.map(|g| g.as_str()))
+            .push(" AS metrics_time_grain), ");
+        sql.bind(b).push(", ").bind(k.as_str()).push(", ").bind(v.as_str()).push(") AS breakdown, metrics_summary_id(");
+        sql.bind(p).push(", ").bind_time(t1).push(", ");
+        match &scope {
+            Some(s) => sql.bind_json(s),
+            None => sql.push("NULL"),
+        };
+        sql.push(") AS summary, metrics_drilldown_id(")
+            .bind(p)
+            .push(", ")
+            .bind(metric.as_str())
+            .push(", ")
+            .bind(k.as_str());
+        let (eid, rid) = match &entity {
+            EntityRef::Id(e) => (Some(*e), None),
+            EntityRef::Reference(r) => (None, Some(r.clone())),
+        };
+        sql.push(", ").bind(eid).push(", ").bind(rid).push(", ").bind(b).push(") AS drilldown");
+        let row = app.db.query_one_raw(sql.build()).await.unwrap().unwrap();
+        let got = |c: &str| row.try_get::<uuid::Uuid>("", c).unwrap();
+        assert_eq!(got("trend"), identity::trend_point_id(p, &metric, grain, t1, &dims), "trend {metric:?} {dims}");
+        assert_eq!(got("breakdown"), identity::breakdown_point_id(p, &metric, g, b, &k, &v), "breakdown {k:?} {v:?}");
+        assert_eq!(got("summary"), identity::summary_id(p, t1, scope.as_ref()), "summary {scope:?}");
+        assert_eq!(got("drilldown"), identity::drilldown_id(p, &metric, &k, &entity, b), "drilldown {entity:?}");
+    }
+    app.finish().await;
 }

@@ -23,8 +23,8 @@ const METRICS_TABLES: [&str; 4] =
 /// `docs/SCALING.md`, "Statements that span projects"): listings of the `project` table
 /// (`projectList`, and retention's walk over every project), served by any node from its
 /// copy of the reference table.
-const CROSS_PROJECT: &[&str] =
-    &["FROM \"project\" ORDER BY", "FROM \"project\" WHERE \"project\".\"id\" > $1 ORDER BY"];
+/// (`store::project::list` reads `SELECT *`, since `project` may be the host's table.)
+const CROSS_PROJECT: &[&str] = &["FROM project WHERE 1 = 1 ORDER BY", "FROM project WHERE 1 = 1 AND id > $1 ORDER BY"];
 
 const WRITES: &str = r#"mutation($s: [SummaryInput!]!, $t: [TrendPointInput!]!, $b: [BreakdownPointInput!]!, $d: [DrilldownInput!]!, $p: UUID!) {
     recordSummaries(rows: $s) { inserted }

@@ -82,7 +82,8 @@ fn build(
         dimension_key: dimension_key.to_owned(),
         grain: grain.map(Into::into),
         bucket: bucket.or_else(|| rows.first().and_then(|r| r.time_bucket)),
-        total: values.iter().flatten().sum(),
+        // From +0.0: `Sum` for f64 starts at -0.0, which an empty breakdown would show.
+        total: values.iter().flatten().fold(0.0, |a, b| a + b),
         items,
         last_computed_at: rows.iter().map(|r| r.computed_at).max(),
     }

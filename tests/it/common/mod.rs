@@ -8,6 +8,7 @@
 pub mod cluster;
 pub mod fixtures;
 pub mod serve;
+pub mod served;
 pub mod tokens;
 
 use std::path::PathBuf;
