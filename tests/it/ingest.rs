@@ -52,7 +52,7 @@ async fn same_batch_twice_changes_nothing_and_new_values_update(app: &TestApp) {
     assert_eq!(before, after, "computedAt and values untouched by a replay");
 
     // A new value, the same value computed again, the same row again, a new key.
-    let later = "2026-04-02T00:00:00+00:00";
+    let later = "2026-04-02T00:00:00Z";
     let changed = vec![
         recomputed(p, 2, 20.0, later),
         recomputed(p, 3, 3.0, later),
