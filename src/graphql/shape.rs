@@ -90,7 +90,7 @@ pub fn shape(
         return;
     };
     let failed: Vec<&[PathSegment]> = response.errors.iter().map(|e| e.path.as_slice()).collect();
-    let walk = Walk { doc, variables, registry, defaults: operation, failed: &failed };
+    let walk = Walk { doc, variables, registry, defaults: operation, failed: &failed, memo: Default::default() };
     let sets = [&operation.selection_set];
     response.data = walk.object(root, map, &sets, &mut Vec::new()).unwrap_or(Value::Null);
 }
@@ -114,12 +114,30 @@ struct Walk<'a> {
     defaults: &'a OperationDefinition,
     /// The paths of the field errors.
     failed: &'a [&'a [PathSegment]],
+    /// Collected fields by object type and selection sets (see [`Walk::collected`]).
+    memo: std::cell::RefCell<Vec<Memo<'a>>>,
 }
+
+/// One entry of [`Walk::memo`]: the type, the selection sets' addresses, their fields.
+type Memo<'a> = (String, Vec<usize>, std::rc::Rc<Collected<'a>>);
 
 /// The fields of one response key, from every selection set that selected it.
 type Collected<'a> = IndexMap<Name, Vec<&'a Positioned<Field>>>;
 
 impl<'a> Walk<'a> {
+    /// [`Self::collect`] for an object type, computed once per type and selection sets:
+    /// every item of a list has the same ones.
+    fn collected(&self, type_name: &str, sets: &[&'a Positioned<SelectionSet>]) -> std::rc::Rc<Collected<'a>> {
+        let ids: Vec<usize> = sets.iter().map(|s| *s as *const _ as usize).collect();
+        let mut memo = self.memo.borrow_mut();
+        if let Some((_, _, c)) = memo.iter().find(|(t, i, _)| t == type_name && *i == ids) {
+            return c.clone();
+        }
+        let c = std::rc::Rc::new(self.collect(Some(type_name), sets));
+        memo.push((type_name.to_owned(), ids, c.clone()));
+        c
+    }
+
     /// Spec CollectFields: the fields of `sets` that apply to `type_name`, grouped by
     /// response key in the order the request first names each key.
     /// `type_name` `None`: the type is unknown, every fragment applies.
@@ -211,19 +229,27 @@ impl<'a> Walk<'a> {
     ) -> Option<Value> {
         let meta = self.registry.types.get(type_name);
         let mut out = IndexMap::with_capacity(resolved.len());
-        for (key, fields) in self.collect(Some(type_name), sets) {
+        let collected = self.collected(type_name, sets);
+        for (key, fields) in collected.iter() {
+            let key = key.clone();
             let value = resolved.shift_remove(&key);
             let field_name = fields[0].node.name.node.as_str();
             let ty = field_type(meta, field_name);
             let child_sets: Vec<_> = fields.iter().map(|f| &f.node.selection_set).collect();
-            path.push(PathSegment::Field(key.to_string()));
+            // Paths only serve to find field errors: none, no path (a String per field).
+            let tracked = !self.failed.is_empty();
+            if tracked {
+                path.push(PathSegment::Field(key.to_string()));
+            }
             let completed = match ty {
-                Some(ty) => self.value(&ty, value, &child_sets, path),
+                Some(ty) => self.value(ty, value, &child_sets, path),
                 // Not in the registry (cannot happen for a validated document): keep the
                 // value as resolved, in request order below it.
                 None => Some(value.map(|v| self.untyped(v, &child_sets)).unwrap_or(Value::Null)),
             };
-            path.pop();
+            if tracked {
+                path.pop();
+            }
             out.insert(key, completed?);
         }
         // Anything resolved but not selected (cannot happen either) is kept, not lost.
@@ -249,9 +275,14 @@ impl<'a> Walk<'a> {
                 Some(Value::List(items)) => {
                     let mut out = Vec::with_capacity(items.len());
                     for (i, item) in items.into_iter().enumerate() {
-                        path.push(PathSegment::Index(i));
+                        let tracked = !self.failed.is_empty();
+                        if tracked {
+                            path.push(PathSegment::Index(i));
+                        }
                         let v = self.value(inner, Some(item), sets, path);
-                        path.pop();
+                        if tracked {
+                            path.pop();
+                        }
                         match v {
                             Some(v) => out.push(v),
                             // A null non-null item nulls the list (and its own type says
@@ -312,12 +343,12 @@ impl<'a> Walk<'a> {
 
 /// The declared type of `field` on `parent` (the introspection roots are not in the
 /// registry's fields).
-fn field_type(parent: Option<&MetaType>, field: &str) -> Option<String> {
+fn field_type<'r>(parent: Option<&'r MetaType>, field: &str) -> Option<&'r str> {
     match field {
-        "__typename" => Some("String!".into()),
-        "__schema" => Some("__Schema!".into()),
-        "__type" => Some("__Type".into()),
-        _ => parent.and_then(|t| t.field_by_name(field)).map(|f| f.ty.clone()),
+        "__typename" => Some("String!"),
+        "__schema" => Some("__Schema!"),
+        "__type" => Some("__Type"),
+        _ => parent.and_then(|t| t.field_by_name(field)).map(|f| f.ty.as_str()),
     }
 }
 
