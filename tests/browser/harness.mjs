@@ -37,7 +37,15 @@ export async function startServer({ extraArgs = [], env = {} } = {}) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(bin, ["serve", "--demo", "--bind", `127.0.0.1:${port}`, ...extraArgs], {
-    env: { ...process.env, DATABASE_URL: `sqlite://${join(dir, "demo.db")}`, RUST_LOG: "warn", ...env },
+    // Retention off: the pages are checked against the demo data as loaded (retention
+    // would otherwise start expiring its older rows at start, racing the assertions).
+    env: {
+      ...process.env,
+      DATABASE_URL: `sqlite://${join(dir, "demo.db")}`,
+      RUST_LOG: "warn",
+      RETENTION_EVERY: "off",
+      ...env,
+    },
     stdio: ["ignore", "ignore", "inherit"],
   });
   let exited = null;

@@ -46,7 +46,9 @@ export async function startServer(extraArgs: string[] = []): Promise<RunningServ
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "metrics-client-"));
   const child: ChildProcess = spawn(bin, ["serve", "--demo", "--bind", `127.0.0.1:${port}`, ...extraArgs], {
-    env: { ...process.env, DATABASE_URL: `sqlite://${join(dir, "demo.db")}`, RUST_LOG: "warn" },
+    // Retention off: the tests read the demo data as loaded (retention would otherwise
+    // start folding and expiring its older rows at start, racing the assertions).
+    env: { ...process.env, DATABASE_URL: `sqlite://${join(dir, "demo.db")}`, RUST_LOG: "warn", RETENTION_EVERY: "off" },
     stdio: ["ignore", "ignore", "inherit"],
   });
   let exited: string | null = null;
