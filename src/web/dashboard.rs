@@ -133,7 +133,10 @@ mod tests {
     #[test]
     fn each_operation_carries_exactly_the_fragments_it_reaches() {
         let docs = documents(OPERATIONS);
-        assert_eq!(docs.keys().collect::<Vec<_>>(), ["DashboardDrilldown", "DashboardPage", "DashboardTrend"]);
+        assert_eq!(
+            docs.keys().collect::<Vec<_>>(),
+            ["DashboardDrilldown", "DashboardLive", "DashboardPage", "DashboardTrend"]
+        );
         let fragments = |name: &str| -> Vec<String> {
             let doc = async_graphql::parser::parse_query(&docs[name]).unwrap();
             assert_eq!(doc.operations.iter().count(), 1, "{name}: one operation");
@@ -142,6 +145,7 @@ mod tests {
             f
         };
         assert_eq!(fragments("DashboardTrend"), ["DashboardTrendPanel"]);
+        assert!(fragments("DashboardLive").is_empty());
         assert_eq!(fragments("DashboardDrilldown"), ["DashboardDrilldownPanel"]);
         assert_eq!(
             fragments("DashboardPage"),

@@ -251,3 +251,29 @@ test("serve --no-dashboard: no page at /", async () => {
     plain.stop();
   }
 });
+
+test("live: a write to the shown project reloads its tiles", async () => {
+  const errorsBefore = browser.consoleErrors.length;
+  const page = await browser.context.newPage();
+  await page.goto(`${server.url}/`);
+  await page.locator("#cards .card").first().waitFor();
+  await page.locator("#live").getByText("live").waitFor();
+  // Let the subscription be acknowledged and registered before writing.
+  await page.waitForTimeout(500);
+  const reloaded = answered(page, "DashboardPage");
+  const mutation = `mutation($rows: [SummaryInput!]!) { recordSummaries(rows: $rows) { inserted } }`;
+  const rows = [
+    { projectId: "01950000-0000-7000-8000-000000000001", capturedAt: new Date().toISOString(), payload: { tasks: { open: 777 } } },
+  ];
+  const resp = await fetch(`${server.url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ query: mutation, variables: { rows } }),
+  });
+  assert.equal((await resp.json()).data.recordSummaries.inserted, 1);
+  await reloaded;
+  await page.locator("#cards").getByText("777", { exact: true }).waitFor({ timeout: 10000 });
+  assert.deepEqual(browser.consoleErrors.slice(errorsBefore), [], "no console errors");
+  assert.deepEqual(browser.blocked, [], "no request left 127.0.0.1");
+  await page.close();
+});

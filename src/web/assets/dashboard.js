@@ -238,6 +238,74 @@
     return v;
   }
 
+  // ---- Live refresh ---------------------------------------------------------------------
+  // A graphql-ws (graphql-transport-ws) subscription to the shown project on the same
+  // origin: after each committed write to it, or a RESYNC, the tiles are reloaded with
+  // DashboardPage (one request), a little later so a burst of batches costs one reload.
+  // Without WebSocket support, or when the server refuses, the page stays as it is.
+  var live = { socket: null, project: null, timer: null };
+
+  function follow(projectId) {
+    if (live.project === projectId && live.socket) return;
+    unfollow();
+    if (typeof WebSocket !== "function") return;
+    live.project = projectId;
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var ws;
+    try {
+      ws = new WebSocket(scheme + location.host + config.endpoint, "graphql-transport-ws");
+    } catch (e) {
+      return;
+    }
+    live.socket = ws;
+    ws.onopen = function () {
+      var t = token();
+      ws.send(JSON.stringify({ type: "connection_init", payload: t ? { Authorization: "Bearer " + t } : {} }));
+    };
+    ws.onmessage = function (m) {
+      var msg;
+      try {
+        msg = JSON.parse(m.data);
+      } catch (e) {
+        return;
+      }
+      if (msg.type === "connection_ack") {
+        ws.send(JSON.stringify({
+          id: "live",
+          type: "subscribe",
+          payload: { query: documentOf("DashboardLive"), operationName: "DashboardLive", variables: { projectIds: [projectId] } },
+        }));
+      } else if (msg.type === "ping") {
+        ws.send(JSON.stringify({ type: "pong" }));
+      } else if (msg.type === "next") {
+        var ev = msg.payload && msg.payload.data && msg.payload.data.metricsUpdated;
+        if (ev && (ev.kind === "UPDATED" || ev.kind === "RESYNC") && live.project === state.project) {
+          clearTimeout(live.timer);
+          live.timer = setTimeout(loadPage, 300);
+        }
+      }
+    };
+    ws.onclose = function () {
+      if (live.socket === ws) live.socket = null;
+      $("live").textContent = "";
+    };
+    ws.onerror = function () {};
+    $("live").textContent = "live";
+  }
+
+  function unfollow() {
+    clearTimeout(live.timer);
+    if (live.socket) {
+      var ws = live.socket;
+      live.socket = null;
+      ws.onclose = null;
+      ws.close();
+    }
+    live.project = null;
+    var el = $("live");
+    if (el) el.textContent = "";
+  }
+
   // ---- Loading ------------------------------------------------------------------------
 
   // The whole dashboard of the chosen project (or the first one): ONE request.
@@ -271,6 +339,7 @@
         state.project = project.id;
         $("project").value = project.id;
         writeHash();
+        follow(project.id);
         drawSummary(project.summary, errorsAt(r.errors, ["summary"]));
         drawTrend(project.trend, errorsAt(r.errors, ["trend"]));
         drawBreakdown(project.breakdown, errorsAt(r.errors, ["breakdown"]));
