@@ -13,6 +13,8 @@
 //!   drilldown order, which no spec index serves.
 //! - [`m20260401_000001_guard_natural_keys`]: a unique index over each table's natural
 //!   key, and (PostgreSQL) the row-id derivation as SQL functions.
+//! - [`layout`]: the opt-in PostgreSQL layouts (partitioned, Citus) applied after the
+//!   migrations, and the reading of the current one from the catalog.
 //! - [`adopt`]: recognises a database installed from the SQL file and records its
 //!   migrations as applied.
 
@@ -24,6 +26,7 @@ pub mod m20260301_000001_add_drilldown_recent_index;
 pub mod m20260401_000001_guard_natural_keys;
 
 pub mod adopt;
+pub mod layout;
 
 /// Every index the migrations create, by table, in the spec's column order. Tests and
 /// `EXPLAIN` checks refer to indexes through these names.

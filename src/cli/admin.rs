@@ -1,5 +1,6 @@
 //! The maintenance subcommands: `migrate`, `seed-demo` and `retention`'s report.
 
+use migration::layout::Layout;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 
@@ -33,13 +34,24 @@ pub async fn migrate_up(db: &DatabaseConnection) -> Result<(), CliError> {
     Ok(())
 }
 
-pub async fn migrate(db: &DatabaseConnection, action: MigrateAction) -> Result<(), CliError> {
+pub async fn migrate(db: &DatabaseConnection, action: MigrateAction, layout: Option<Layout>) -> Result<(), CliError> {
+    if layout.is_some() && action != MigrateAction::Up {
+        return Err("--layout, --partitioned and --citus go with `migrate up` (or plain `migrate`)".into());
+    }
     match action {
         MigrateAction::Up => {
             adopt(db).await?;
             let pending = Migrator::get_pending_migrations(db).await?.len();
             Migrator::up(db, None).await.map_err(|e| format!("migration failed: {e}"))?;
             println!("applied {pending} migration(s); the database is up to date");
+            if let Some(target) = layout {
+                let before = migration::layout::current(db).await?;
+                migration::layout::apply(db, target).await.map_err(|e| format!("layout change failed: {e}"))?;
+                match before == target {
+                    true => println!("the tables already have the {target} layout"),
+                    false => println!("converted the tables from the {before} layout to the {target} layout"),
+                }
+            }
         }
         MigrateAction::Down => {
             let applied = Migrator::get_applied_migrations(db).await?;
@@ -53,6 +65,7 @@ pub async fn migrate(db: &DatabaseConnection, action: MigrateAction) -> Result<(
             }
         }
         MigrateAction::Status => {
+            println!("layout   {}", migration::layout::current(db).await?);
             for m in Migrator::get_migration_with_status(db).await? {
                 let status = match m.status() {
                     migration::MigrationStatus::Applied => "applied",

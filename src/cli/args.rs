@@ -77,6 +77,8 @@ pub enum Command {
     Migrate {
         #[command(subcommand)]
         action: Option<MigrateAction>,
+        #[command(flatten)]
+        layout: LayoutArgs,
     },
     /// Print the GraphQL SDL (the content of `schema.graphql`) to stdout.
     Schema,
@@ -88,6 +90,54 @@ pub enum Command {
     Retention(RetentionArgs),
     /// Mint a bearer token with the configured HS256 secret (development and tests).
     Token(TokenArgs),
+}
+
+/// The storage layout `migrate` converts the tables to after migrating (PostgreSQL; see
+/// `migration::layout`). Without one, the tables keep the layout they have.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct LayoutArgs {
+    /// Convert the read-model tables to this layout after migrating: `plain` (the spec's
+    /// tables), `partitioned` (monthly partitions, retention drops expired ones) or
+    /// `citus` (distributed by project_id; run against the Citus coordinator).
+    #[arg(long, value_enum, global = true, conflicts_with_all = ["partitioned", "citus"])]
+    pub layout: Option<LayoutName>,
+    /// Short for `--layout partitioned`.
+    #[arg(long, global = true, conflicts_with = "citus")]
+    pub partitioned: bool,
+    /// Short for `--layout citus`.
+    #[arg(long, global = true)]
+    pub citus: bool,
+}
+
+impl LayoutArgs {
+    /// The layout asked for, if any.
+    pub fn target(&self) -> Option<migration::layout::Layout> {
+        use migration::layout::Layout;
+        match (self.layout, self.partitioned, self.citus) {
+            (Some(name), _, _) => Some(name.into()),
+            (None, true, _) => Some(Layout::Partitioned),
+            (None, _, true) => Some(Layout::Citus),
+            _ => None,
+        }
+    }
+}
+
+/// The layouts by name, for `--layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LayoutName {
+    Plain,
+    Partitioned,
+    Citus,
+}
+
+impl From<LayoutName> for migration::layout::Layout {
+    fn from(n: LayoutName) -> Self {
+        match n {
+            LayoutName::Plain => Self::Plain,
+            LayoutName::Partitioned => Self::Partitioned,
+            LayoutName::Citus => Self::Citus,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]

@@ -46,9 +46,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             print!("{}", crate::graphql::sdl());
             Ok(())
         }
-        Command::Migrate { action } => {
+        Command::Migrate { action, layout } => {
             let (db, _) = connect(&cli.database_url).await?;
-            admin::migrate(&db, action.unwrap_or(MigrateAction::Up)).await
+            admin::migrate(&db, action.unwrap_or(MigrateAction::Up), layout.target()).await
         }
         Command::SeedDemo => {
             let (db, _) = connect(&cli.database_url).await?;

@@ -1,5 +1,7 @@
 //! The SQL of the write side: one transaction per batch; per table, chunks of a
-//! multi-row `INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE <changed> RETURNING id`,
+//! multi-row `INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE <changed> RETURNING id`
+//! (the conflict target is the layout's row-id constraint, read by
+//! [`crate::store::layout`]: `(id)` on the plain tables),
 //! then the same over the rows it left alone to refresh a newer `computed_at`.
 //!
 //! Counting without per-row round trips: the `RETURNING` of the upsert lists the rows
@@ -19,6 +21,7 @@ use uuid::Uuid;
 
 use super::rows::{BreakdownRow, DrilldownRow, Row, RowError, SummaryRow, TrendRow};
 use super::{IngestError, ProjectRegistration, UpsertCounts};
+use crate::store::layout::{conflict_targets, ConflictTargets};
 use crate::store::sql::Sql;
 
 /// The rows of one transaction, by table.
@@ -254,11 +257,12 @@ async fn write_once(
     batch.trends.sort_by_key(Row::id);
     batch.breakdowns.sort_by_key(Row::id);
     batch.drilldowns.sort_by_key(Row::id);
+    let targets = conflict_targets(&txn).await?;
     let mut counts = UpsertCounts::default();
-    counts += upsert(&txn, &SUMMARY, &batch.summaries).await?;
-    counts += upsert(&txn, &TREND, &batch.trends).await?;
-    counts += upsert(&txn, &BREAKDOWN, &batch.breakdowns).await?;
-    counts += upsert(&txn, &DRILLDOWN, &batch.drilldowns).await?;
+    counts += upsert(&txn, &targets, &SUMMARY, &batch.summaries).await?;
+    counts += upsert(&txn, &targets, &TREND, &batch.trends).await?;
+    counts += upsert(&txn, &targets, &BREAKDOWN, &batch.breakdowns).await?;
+    counts += upsert(&txn, &targets, &DRILLDOWN, &batch.drilldowns).await?;
     // Live updates (see `crate::live`): notified in the transaction, so only a commit tells.
     let live = crate::live::Pending::of(batch, &counts);
     live.notify(&txn).await?;
@@ -393,12 +397,14 @@ pub async fn write_folded_weeks(db: &impl ConnectionTrait, rows: &[TrendRow]) ->
         DbBackend::Postgres => "(metrics_trend_point.value_json -> 'contributions') IS NOT NULL",
         _ => "json_extract(metrics_trend_point.value_json, '$.contributions') IS NOT NULL",
     };
+    let target = conflict_targets(db).await?;
+    let target = target.of(TREND.name);
     let mut out = WeekWrites::default();
     for chunk in rows.chunks(per_chunk(backend, &TREND, rows)) {
         let existing = stored_ids(db, TREND.name, chunk).await?;
         let mut sql = insert_values(backend, &TREND, chunk);
         sql.push(&format!(
-            " ON CONFLICT (id) DO UPDATE SET value_numeric = excluded.value_numeric, value_json = excluded.value_json, \
+            " ON CONFLICT ({target}) DO UPDATE SET value_numeric = excluded.value_numeric, value_json = excluded.value_json, \
              computed_at = excluded.computed_at WHERE {is_fold} RETURNING id"
         ));
         let written = db.query_all_raw(sql.build()).await?;
@@ -436,8 +442,14 @@ async fn stored_ids<R: Row>(db: &impl ConnectionTrait, table: &str, chunk: &[R])
 /// the first left alone, moves `computed_at` of rows sent again with a newer one
 /// (`refreshed`). Rows neither touched are `unchanged`. On a first load every row is new
 /// and the second statement has no rows; on a replay of the same batch it changes none.
-async fn upsert<R: Row>(db: &impl ConnectionTrait, table: &Table<R>, rows: &[R]) -> Result<UpsertCounts, DbErr> {
+async fn upsert<R: Row>(
+    db: &impl ConnectionTrait,
+    targets: &ConflictTargets,
+    table: &Table<R>,
+    rows: &[R],
+) -> Result<UpsertCounts, DbErr> {
     let backend = db.get_database_backend();
+    let target = targets.of(table.name);
     let mut counts = UpsertCounts::default();
     let distinct = match backend {
         DbBackend::Postgres => "IS DISTINCT FROM",
@@ -461,7 +473,7 @@ async fn upsert<R: Row>(db: &impl ConnectionTrait, table: &Table<R>, rows: &[R])
             _ => "id",
         };
         sql.push(&format!(
-            " ON CONFLICT (id) DO UPDATE SET {} WHERE {} RETURNING {returning}",
+            " ON CONFLICT ({target}) DO UPDATE SET {} WHERE {} RETURNING {returning}",
             set.join(", "),
             changed.join(" OR ")
         ));
@@ -475,7 +487,7 @@ async fn upsert<R: Row>(db: &impl ConnectionTrait, table: &Table<R>, rows: &[R])
         let refreshed = match table.computed_at {
             Some(col) => {
                 let rest: Vec<&R> = chunk.iter().filter(|r| !written_ids.contains(&r.id())).collect();
-                refresh(db, table, col, &rest).await?
+                refresh(db, target, table, col, &rest).await?
             }
             None => 0,
         };
@@ -492,13 +504,19 @@ async fn upsert<R: Row>(db: &impl ConnectionTrait, table: &Table<R>, rows: &[R])
 
 /// Moves `computed_at` forward on stored rows sent again with a newer one; returns how
 /// many moved.
-async fn refresh<R: Row>(db: &impl ConnectionTrait, table: &Table<R>, col: &str, rows: &[&R]) -> Result<u64, DbErr> {
+async fn refresh<R: Row>(
+    db: &impl ConnectionTrait,
+    target: &str,
+    table: &Table<R>,
+    col: &str,
+    rows: &[&R],
+) -> Result<u64, DbErr> {
     if rows.is_empty() {
         return Ok(0);
     }
     let mut sql = insert_values(db.get_database_backend(), table, rows.iter().copied());
     sql.push(&format!(
-        " ON CONFLICT (id) DO UPDATE SET {col} = excluded.{col} WHERE {t}.{col} < excluded.{col}",
+        " ON CONFLICT ({target}) DO UPDATE SET {col} = excluded.{col} WHERE {t}.{col} < excluded.{col}",
         t = table.name
     ));
     Ok(db.execute_raw(sql.build()).await?.rows_affected())

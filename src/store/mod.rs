@@ -12,10 +12,12 @@
 //! - [`trend`]: trend points over a range.
 //! - [`breakdown`]: breakdown rows for the latest bucket or a range.
 //! - [`drilldown`]: keyset pages of drilldown rows.
+//! - [`layout`]: the write side's conflict targets, read from the catalog per layout.
 //! - [`rows`]: decoding tagged rows of batched statements.
 
 pub mod breakdown;
 pub mod drilldown;
+pub mod layout;
 pub mod project;
 pub mod rows;
 pub mod sql;
