@@ -6,8 +6,9 @@
 //!
 //! Counting without per-row round trips: the `RETURNING` of the upsert lists the rows
 //! inserted or actually updated (the `WHERE` skips unchanged ones); PostgreSQL tells
-//! inserted from updated with `xmax = 0`, SQLite by counting the stored keys of the chunk
-//! first. Both backends support all of it (SQLite since 3.35).
+//! inserted from updated with `xmax = 0`; SQLite and partitioned tables (whose RETURNING
+//! cannot read `xmax`) insert new rows first with `DO NOTHING RETURNING id`, then upsert
+//! the others. Both backends support all of it (SQLite since 3.35).
 //!
 //! Each table is described once, as a function from a row to its (column, value) pairs:
 //! the `INSERT`'s column list and its values come from the same pairs.
@@ -381,11 +382,11 @@ fn per_chunk<R>(backend: DbBackend, table: &Table<R>, rows: &[R]) -> usize {
     (max_params(backend) / columns).max(1)
 }
 
-/// What [`write_folded_weeks`] did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// What [`write_folded_weeks`] did: the ids of the week points it created and updated.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct WeekWrites {
-    pub created: u64,
-    pub updated: u64,
+    pub created: HashSet<Uuid>,
+    pub updated: HashSet<Uuid>,
 }
 
 /// Writes the retention job's folded week points: new ones are inserted, stored folded
@@ -411,9 +412,9 @@ pub async fn write_folded_weeks(db: &impl ConnectionTrait, rows: &[TrendRow]) ->
         for r in written {
             let id: Uuid = r.try_get("", "id")?;
             if existing.contains(&id) {
-                out.updated += 1;
+                out.updated.insert(id);
             } else {
-                out.created += 1;
+                out.created.insert(id);
             }
         }
     }
@@ -451,39 +452,29 @@ async fn upsert<R: Row>(
     let backend = db.get_database_backend();
     let target = targets.of(table.name);
     let mut counts = UpsertCounts::default();
-    let distinct = match backend {
-        DbBackend::Postgres => "IS DISTINCT FROM",
-        _ => "IS NOT",
-    };
     for chunk in rows.chunks(per_chunk(backend, table, rows)) {
-        // SQLite: writers are serialised by the write lock this transaction already holds,
-        // so counting the stored keys first is exact. PostgreSQL: `xmax = 0` in RETURNING
-        // tells an inserted row from an updated one, exact under concurrent writers.
-        let existing = match backend {
-            DbBackend::Postgres => None,
-            _ => Some(stored_ids(db, table.name, chunk).await?.len() as u64),
+        // Which rows this statement inserted and which it changed, exactly, under
+        // concurrent writers too. PostgreSQL's `xmax = 0` in RETURNING tells them apart in
+        // one statement; where RETURNING cannot read system columns (a partitioned table)
+        // or has none (SQLite), new rows go first with `DO NOTHING`, then the others.
+        let (inserted, written_ids) = match targets.returns_xmax(table.name) {
+            true => {
+                let written = write_changed(db, target, table, chunk.iter(), "id, (xmax = 0) AS inserted").await?;
+                let inserted = written.iter().filter(|r| r.try_get::<bool>("", "inserted").unwrap_or(false)).count();
+                (inserted as u64, ids(&written))
+            }
+            false => {
+                let mut sql = insert_values(backend, table, chunk);
+                sql.push(&format!(" ON CONFLICT ({target}) DO NOTHING RETURNING id"));
+                let mut written = ids(&db.query_all_raw(sql.build()).await?);
+                let inserted = written.len() as u64;
+                let rest: Vec<&R> = chunk.iter().filter(|r| !written.contains(&r.id())).collect();
+                if !rest.is_empty() {
+                    written.extend(ids(&write_changed(db, target, table, rest.into_iter(), "id").await?));
+                }
+                (inserted, written)
+            }
         };
-
-        let mut sql = insert_values(backend, table, chunk);
-        let set: Vec<String> = table.updated.iter().map(|c| format!("{c} = excluded.{c}")).collect();
-        let changed: Vec<String> =
-            table.compared.iter().map(|c| format!("{}.{c} {distinct} excluded.{c}", table.name)).collect();
-        let returning = match backend {
-            DbBackend::Postgres => "id, (xmax = 0) AS inserted",
-            _ => "id",
-        };
-        sql.push(&format!(
-            " ON CONFLICT ({target}) DO UPDATE SET {} WHERE {} RETURNING {returning}",
-            set.join(", "),
-            changed.join(" OR ")
-        ));
-        let written = db.query_all_raw(sql.build()).await?;
-        let n = chunk.len() as u64;
-        let inserted = match existing {
-            Some(existing) => n.saturating_sub(existing),
-            None => written.iter().filter(|r| r.try_get::<bool>("", "inserted").unwrap_or(false)).count() as u64,
-        };
-        let written_ids: HashSet<Uuid> = written.iter().filter_map(|r| r.try_get::<Uuid>("", "id").ok()).collect();
         let refreshed = match table.computed_at {
             Some(col) => {
                 let rest: Vec<&R> = chunk.iter().filter(|r| !written_ids.contains(&r.id())).collect();
@@ -491,6 +482,7 @@ async fn upsert<R: Row>(
             }
             None => 0,
         };
+        let n = chunk.len() as u64;
         let written = written_ids.len() as u64;
         counts += UpsertCounts {
             inserted,
@@ -500,6 +492,36 @@ async fn upsert<R: Row>(
         };
     }
     Ok(counts)
+}
+
+/// `INSERT ... ON CONFLICT DO UPDATE ... WHERE <a compared column changed> RETURNING`:
+/// writes new rows and changed ones, and returns exactly those.
+async fn write_changed<'r, R: Row + 'r>(
+    db: &impl ConnectionTrait,
+    target: &str,
+    table: &Table<R>,
+    rows: impl Iterator<Item = &'r R>,
+    returning: &str,
+) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+    let backend = db.get_database_backend();
+    let distinct = match backend {
+        DbBackend::Postgres => "IS DISTINCT FROM",
+        _ => "IS NOT",
+    };
+    let mut sql = insert_values(backend, table, rows);
+    let set: Vec<String> = table.updated.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+    let changed: Vec<String> =
+        table.compared.iter().map(|c| format!("{}.{c} {distinct} excluded.{c}", table.name)).collect();
+    sql.push(&format!(
+        " ON CONFLICT ({target}) DO UPDATE SET {} WHERE {} RETURNING {returning}",
+        set.join(", "),
+        changed.join(" OR ")
+    ));
+    db.query_all_raw(sql.build()).await
+}
+
+fn ids(rows: &[sea_orm::QueryResult]) -> HashSet<Uuid> {
+    rows.iter().filter_map(|r| r.try_get::<Uuid>("", "id").ok()).collect()
 }
 
 /// Moves `computed_at` forward on stored rows sent again with a newer one; returns how

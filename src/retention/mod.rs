@@ -25,24 +25,28 @@
 //! before or after a step and a re-run finishes the job; a second run finds nothing to
 //! do. The fold deletes exactly the fine rows it read (locked on PostgreSQL; SQLite's
 //! write lock is taken first), so a point written during a run is folded by the next.
-//! Only rows past the horizons are touched. `--dry-run` runs the same transactions and
-//! rolls them back, so it reports exactly what a run would do.
+//! Only rows past the horizons are touched. `--dry-run` runs the same steps as savepoints of
+//! one transaction and rolls it back, so it reports exactly what a run would do.
+//!
+//! On the partitioned layout (`migration::layout::partitioned`), whole expired months are
+//! handled first by [`partitions`]: folded where trend points need it, then dropped.
 
+pub mod downsample;
+pub mod expire;
 pub mod fold;
+pub mod partitions;
 pub mod schedule;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 use entity::sea_orm_active_enums::TimeGrain;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
-use serde_json::Value;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionSession, TransactionTrait};
 use uuid::Uuid;
 
 use crate::buckets;
-use crate::catalog::{Aggregation, Catalog};
-use crate::identity::{self, normalize_time};
-use crate::ingest::rows::TrendRow;
+use crate::catalog::Catalog;
+use crate::identity::normalize_time;
 use crate::store::sql::Sql;
 
 /// How long each kind of row is kept.
@@ -101,6 +105,36 @@ pub struct TableReport {
     pub updated: u64,
 }
 
+/// The trend side of a run, gathered over its steps: a week point created by one step and
+/// folded again by a later one (a week straddling two months of the partitioned layout,
+/// folded from each month's partition) counts once, as created, as a single fold would.
+#[derive(Default)]
+pub(crate) struct Folds {
+    folded: u64,
+    deleted: u64,
+    created: BTreeSet<Uuid>,
+    updated: BTreeSet<Uuid>,
+    unknown: BTreeSet<String>,
+}
+
+impl Folds {
+    pub(crate) fn add(&mut self, f: downsample::FoldReport) {
+        self.folded += f.folded;
+        self.deleted += f.deleted;
+        self.created.extend(f.weeks.created);
+        self.updated.extend(f.weeks.updated);
+        self.unknown.extend(f.unknown);
+    }
+
+    fn into_report(self, report: &mut Report) {
+        report.trend.folded = self.folded;
+        report.trend.deleted = self.deleted;
+        report.trend.created = self.created.len() as u64;
+        report.trend.updated = self.updated.difference(&self.created).count() as u64;
+        report.unknown_metrics = self.unknown;
+    }
+}
+
 impl Report {
     /// Rows folded, over every table.
     pub fn folded(&self) -> u64 {
@@ -126,300 +160,58 @@ pub struct Report {
 }
 
 /// Runs the rules over every project (or one).
+///
+/// A dry run is one transaction rolled back at the end, each step a savepoint in it: the
+/// steps see each other's changes as in a real run, so the report is what a run would do.
 pub async fn run(db: &DatabaseConnection, catalog: &Catalog, policy: &Policy, opts: Options) -> Result<Report, DbErr> {
+    if opts.dry_run {
+        let outer = db.begin().await?;
+        let report = run_steps(&outer, catalog, policy, opts).await;
+        outer.rollback().await?;
+        report
+    } else {
+        run_steps(db, catalog, policy, opts).await
+    }
+}
+
+async fn run_steps<C>(db: &C, catalog: &Catalog, policy: &Policy, opts: Options) -> Result<Report, DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
     let now = normalize_time(opts.now);
+    let mut report = Report::default();
+    let mut folds = Folds::default();
+    // Whole months first (partitioned layout, every project at once): what they drop, the
+    // per-project steps below no longer see.
+    if opts.project.is_none() && migration::layout::current(db).await? == migration::layout::Layout::Partitioned {
+        partitions::run(db, now, policy, catalog, &mut report, &mut folds).await?;
+    }
     let projects = match opts.project {
         Some(p) => vec![p],
         None => crate::store::project::list(db, None, u64::MAX >> 1, None).await?.into_iter().map(|p| p.id).collect(),
     };
-    let mut report = Report { projects: projects.len() as u64, ..Default::default() };
+    report.projects = projects.len() as u64;
     for p in projects {
         let txn = db.begin().await?;
-        report.summary.deleted += summaries(&txn, p, now, policy).await?;
-        finish(txn, opts.dry_run).await?;
+        report.summary.deleted += expire::summaries(&txn, p, now, policy).await?;
+        txn.commit().await?;
 
         let txn = db.begin().await?;
-        let folded = downsample(&txn, p, now, policy, catalog).await?;
-        report.trend.folded += folded.folded;
-        report.trend.created += folded.created;
-        report.trend.updated += folded.updated;
-        report.trend.deleted += folded.deleted;
-        report.unknown_metrics.extend(folded.unknown);
-        finish(txn, opts.dry_run).await?;
+        folds.add(downsample::downsample(&txn, p, now, policy, catalog, downsample::Source::Table).await?);
+        txn.commit().await?;
 
         let txn = db.begin().await?;
-        report.breakdown.deleted += expire_breakdowns(&txn, p, now - policy.breakdown_keep).await?;
-        finish(txn, opts.dry_run).await?;
+        report.breakdown.deleted += expire::expire_breakdowns(&txn, p, now - policy.breakdown_keep).await?;
+        txn.commit().await?;
 
         let txn = db.begin().await?;
-        report.drilldown.deleted += expire_drilldowns(&txn, p, now - policy.drilldown_keep).await?;
-        finish(txn, opts.dry_run).await?;
+        report.drilldown.deleted += expire::expire_drilldowns(&txn, p, now - policy.drilldown_keep).await?;
+        txn.commit().await?;
     }
+    folds.into_report(&mut report);
     Ok(report)
-}
-
-async fn finish(txn: DatabaseTransaction, dry_run: bool) -> Result<(), DbErr> {
-    if dry_run {
-        txn.rollback().await
-    } else {
-        txn.commit().await
-    }
 }
 
 async fn exec(db: &impl ConnectionTrait, sql: Sql) -> Result<u64, DbErr> {
     Ok(db.execute_raw(sql.build()).await?.rows_affected())
-}
-
-/// The UTC day of a timestamp column, comparable across rows.
-fn utc_day(backend: DbBackend, col: &str) -> String {
-    match backend {
-        DbBackend::Postgres => format!("date_trunc('day', {col} AT TIME ZONE 'UTC')"),
-        // Stored as RFC 3339 text in UTC: the first ten characters are the UTC date.
-        _ => format!("substr({col}, 1, 10)"),
-    }
-}
-
-fn null_safe_eq(backend: DbBackend) -> &'static str {
-    match backend {
-        DbBackend::Postgres => "IS NOT DISTINCT FROM",
-        _ => "IS",
-    }
-}
-
-/// Summary snapshots: delete past 180 days, then keep the latest of each UTC day past 30.
-async fn summaries(db: &DatabaseTransaction, project: Uuid, now: DateTime<Utc>, policy: &Policy) -> Result<u64, DbErr> {
-    let b = db.get_database_backend();
-    let mut sql = Sql::new(b);
-    sql.push("DELETE FROM metrics_summary WHERE project_id = ").bind(project);
-    sql.push(" AND captured_at < ").bind_time(now - policy.summary_keep);
-    let mut deleted = exec(db, sql).await?;
-
-    let mut sql = Sql::new(b);
-    let (day_s, day_s2) = (utc_day(b, "s.captured_at"), utc_day(b, "s2.captured_at"));
-    let eq = null_safe_eq(b);
-    sql.push("DELETE FROM metrics_summary AS s WHERE s.project_id = ").bind(project);
-    sql.push(" AND s.captured_at < ").bind_time(now - policy.summary_daily_after);
-    sql.push(&format!(
-        " AND EXISTS (SELECT 1 FROM metrics_summary s2 WHERE s2.project_id = s.project_id AND s2.scope {eq} s.scope \
-         AND {day_s2} = {day_s} AND (s2.captured_at > s.captured_at OR (s2.captured_at = s.captured_at AND s2.id > s.id)))"
-    ));
-    deleted += exec(db, sql).await?;
-    Ok(deleted)
-}
-
-/// Breakdown points: a bucket whose end is older than `cut` goes (buckets age from their
-/// end: a week bucket is kept until its last day is past the horizon); a snapshot-only row
-/// (no bucket) goes when computed before `cut`, unless it belongs to the most recent run
-/// of its metric and dimension key (the rows sharing their latest `computed_at`): a
-/// current snapshot stays, whatever its age.
-async fn expire_breakdowns(db: &DatabaseTransaction, project: Uuid, cut: DateTime<Utc>) -> Result<u64, DbErr> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("DELETE FROM metrics_breakdown_point WHERE project_id = ").bind(project).push(" AND (");
-    for (i, g) in [TimeGrain::Hour, TimeGrain::Day, TimeGrain::Week, TimeGrain::Month].into_iter().enumerate() {
-        if i > 0 {
-            sql.push(" OR ");
-        }
-        sql.push("(time_grain = ").bind_grain(g).push(" AND time_bucket < ").bind_time(ends_before(g, cut));
-        sql.push(")");
-    }
-    sql.push(" OR (time_bucket IS NULL AND computed_at < ").bind_time(cut);
-    sql.push(" AND computed_at < (SELECT MAX(l.computed_at) FROM metrics_breakdown_point l WHERE l.project_id = ");
-    sql.bind(project).push(
-        " AND l.metric_key = metrics_breakdown_point.metric_key \
-         AND l.time_grain IS NULL AND l.time_bucket IS NULL \
-         AND l.dimension_key = metrics_breakdown_point.dimension_key)))",
-    );
-    exec(db, sql).await
-}
-
-/// Drilldown rows: a bucket (an instant: drilldowns have no grain) before `cut` goes; a
-/// row without a bucket goes when computed before `cut`, unless it belongs to the most
-/// recent run of its metric and entity type.
-async fn expire_drilldowns(db: &DatabaseTransaction, project: Uuid, cut: DateTime<Utc>) -> Result<u64, DbErr> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("DELETE FROM metrics_drilldown WHERE project_id = ").bind(project);
-    sql.push(" AND (time_bucket < ").bind_time(cut);
-    sql.push(" OR (time_bucket IS NULL AND computed_at < ").bind_time(cut);
-    sql.push(" AND computed_at < (SELECT MAX(l.computed_at) FROM metrics_drilldown l WHERE l.project_id = ");
-    sql.bind(project).push(
-        " AND l.metric_key = metrics_drilldown.metric_key \
-         AND l.entity_type = metrics_drilldown.entity_type AND l.time_bucket IS NULL)))",
-    );
-    exec(db, sql).await
-}
-
-/// The first bucket start of `grain` whose bucket does not end before `cut`: buckets
-/// starting earlier end before `cut`.
-fn ends_before(grain: TimeGrain, cut: DateTime<Utc>) -> DateTime<Utc> {
-    buckets::ceil(grain, cut).and_then(|c| buckets::shift(grain, c, -1)).unwrap_or(cut)
-}
-
-/// What folding did in one project.
-#[derive(Default)]
-struct FoldReport {
-    folded: u64,
-    created: u64,
-    updated: u64,
-    deleted: u64,
-    unknown: BTreeSet<String>,
-}
-
-/// One hour or day point past the horizon.
-struct FinePoint {
-    id: Uuid,
-    grain: TimeGrain,
-    bucket: DateTime<Utc>,
-    value: Option<f64>,
-}
-
-/// (metric key, canonical dimensions, week start): one week point.
-type SeriesWeek = (String, String, DateTime<Utc>);
-
-/// Folds the hour and day points of whole weeks past the horizon into week points (see
-/// [`fold`]): merged into the week's stored contributions when it was folded before,
-/// then deleted. Fine points of a week a compute job wrote itself are deleted unfolded.
-async fn downsample(
-    db: &DatabaseTransaction,
-    project: Uuid,
-    now: DateTime<Utc>,
-    policy: &Policy,
-    catalog: &Catalog,
-) -> Result<FoldReport, DbErr> {
-    let b = db.get_database_backend();
-    crate::ingest::upsert::lock_for_writing(db).await?;
-    let cut = policy.full_resolution_from(now);
-    let mut sql = Sql::new(b);
-    sql.push(&format!(
-        "SELECT id, metric_key, dimensions, {}, time_bucket, value_numeric FROM metrics_trend_point WHERE project_id = ",
-        sql.grain_col("time_grain")
-    ));
-    sql.bind(project).push(" AND time_grain IN (").bind_grain(TimeGrain::Hour).push(", ").bind_grain(TimeGrain::Day);
-    sql.push(") AND time_bucket < ").bind_time(cut).push(" ORDER BY id");
-    if b == DbBackend::Postgres {
-        // Locked: a concurrent correction of one of these rows waits for this run, then
-        // lands as a new fine row that the next run folds.
-        sql.push(" FOR UPDATE");
-    }
-    let mut groups: BTreeMap<SeriesWeek, (Value, Vec<FinePoint>)> = BTreeMap::new();
-    for r in db.query_all_raw(sql.build()).await? {
-        let metric: String = r.try_get("", "metric_key")?;
-        let dims: Value = r.try_get("", "dimensions")?;
-        let bucket: DateTime<Utc> = r.try_get("", "time_bucket")?;
-        let point = FinePoint {
-            id: r.try_get("", "id")?,
-            grain: TimeGrain::parse(&r.try_get::<String>("", "time_grain")?).unwrap_or(TimeGrain::Hour),
-            bucket,
-            value: r.try_get("", "value_numeric")?,
-        };
-        let key = (metric, identity::canonical_json(&dims), buckets::truncate(TimeGrain::Week, bucket));
-        groups.entry(key).or_insert_with(|| (dims, Vec::new())).1.push(point);
-    }
-    let mut report = FoldReport::default();
-    if groups.is_empty() {
-        return Ok(report);
-    }
-
-    let week_id = |(metric, _, wk): &SeriesWeek, dims: &Value| {
-        identity::trend_point_id(project, metric, TimeGrain::Week, *wk, &identity::canonicalize(dims))
-    };
-    let metrics: BTreeSet<&str> = groups.keys().map(|(m, _, _)| m.as_str()).collect();
-    let weeks: BTreeSet<DateTime<Utc>> = groups.keys().map(|(_, _, w)| *w).collect();
-    let stored = stored_weeks(db, project, &metrics, &weeks).await?;
-
-    let mut week_rows = Vec::new();
-    let mut folded_ids = Vec::new();
-    let mut superseded_ids = Vec::new();
-    for (key, (dims, points)) in groups {
-        let ids = points.iter().map(|p| p.id);
-        // A stored week point keeps its id, derived or not (an SQL writer may have chosen
-        // another): the natural-key index would refuse a second row for the week.
-        let (id, mut contributions) = match stored.get(&key) {
-            None => (week_id(&key, &dims), fold::Contributions::default()),
-            Some((id, v)) => match fold::stored_contributions(v.as_ref()) {
-                Some(c) => (*id, c),
-                None => {
-                    // A compute job's week point: authoritative, the fine points go.
-                    superseded_ids.extend(ids);
-                    continue;
-                }
-            },
-        };
-        folded_ids.extend(ids);
-        for p in &points {
-            contributions.put(p.grain, p.bucket, p.value);
-        }
-        let (metric, _, wk) = key;
-        let aggregation = catalog.aggregation(&metric).unwrap_or_else(|| {
-            report.unknown.insert(metric.clone());
-            Aggregation::Avg
-        });
-        let folded = fold::fold(&contributions, aggregation);
-        week_rows.push(TrendRow {
-            id,
-            project_id: project,
-            metric_key: metric,
-            grain: TimeGrain::Week,
-            time_bucket: wk,
-            dimensions: identity::canonicalize(&dims),
-            value_numeric: folded.value,
-            value_json: Some(folded.value_json),
-            computed_at: now,
-        });
-    }
-    week_rows.sort_by_key(|r| r.id);
-    let writes = crate::ingest::upsert::write_folded_weeks(db, &week_rows).await?;
-    report.created = writes.created;
-    report.updated = writes.updated;
-    report.folded = delete_ids(db, project, &folded_ids).await?;
-    report.deleted = delete_ids(db, project, &superseded_ids).await?;
-    Ok(report)
-}
-
-/// Ids per `IN (...)` list of the fold's reads and deletes: under both backends' bind
-/// parameter limits, and few statements for a project's backlog.
-const IDS_PER_STATEMENT: usize = 5000;
-
-/// The stored week points of `metrics` at `weeks`, by natural key: their id and
-/// `value_json` (locked on PostgreSQL). Read through the series index.
-async fn stored_weeks(
-    db: &DatabaseTransaction,
-    project: Uuid,
-    metrics: &BTreeSet<&str>,
-    weeks: &BTreeSet<DateTime<Utc>>,
-) -> Result<BTreeMap<SeriesWeek, (Uuid, Option<Value>)>, DbErr> {
-    let b = db.get_database_backend();
-    let metrics: Vec<String> = metrics.iter().map(|m| (*m).to_owned()).collect();
-    let weeks: Vec<DateTime<Utc>> = weeks.iter().copied().collect();
-    let mut out = BTreeMap::new();
-    for weeks in weeks.chunks(IDS_PER_STATEMENT) {
-        let mut sql = Sql::new(b);
-        sql.push(
-            "SELECT id, metric_key, dimensions, time_bucket, value_json FROM metrics_trend_point WHERE project_id = ",
-        );
-        sql.bind(project).push(" AND ").in_list("metric_key", &metrics);
-        sql.push(" AND time_grain = ").bind_grain(TimeGrain::Week).push(" AND ").in_list("time_bucket", weeks);
-        if b == DbBackend::Postgres {
-            sql.push(" FOR UPDATE");
-        }
-        for r in db.query_all_raw(sql.build()).await? {
-            let dims: Value = r.try_get("", "dimensions")?;
-            let key = (r.try_get("", "metric_key")?, identity::canonical_json(&dims), r.try_get("", "time_bucket")?);
-            out.insert(key, (r.try_get("", "id")?, r.try_get("", "value_json")?));
-        }
-    }
-    Ok(out)
-}
-
-/// Deletes trend rows by id (exactly the rows read, never one written since).
-async fn delete_ids(db: &DatabaseTransaction, project: Uuid, ids: &[Uuid]) -> Result<u64, DbErr> {
-    let mut n = 0;
-    for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        let mut sql = Sql::new(db.get_database_backend());
-        sql.push("DELETE FROM metrics_trend_point WHERE project_id = ")
-            .bind(project)
-            .push(" AND ")
-            .in_list("id", chunk);
-        n += exec(db, sql).await?;
-    }
-    Ok(n)
 }

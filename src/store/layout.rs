@@ -14,20 +14,39 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 /// `ON CONFLICT` column list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConflictTargets {
-    targets: Vec<(String, String)>,
+    postgres: bool,
+    targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    table: String,
+    columns: String,
+    /// A partitioned table: `RETURNING` cannot read system columns such as `xmax`.
+    partitioned: bool,
 }
 
 impl ConflictTargets {
     /// The target of `table`: `id` unless the catalog said otherwise.
     pub fn of(&self, table: &str) -> &str {
-        self.targets.iter().find(|(t, _)| t == table).map_or("id", |(_, cols)| cols.as_str())
+        self.find(table).map_or("id", |t| t.columns.as_str())
+    }
+
+    /// Whether an upsert into `table` can tell inserted rows from updated ones by
+    /// `RETURNING (xmax = 0)` (PostgreSQL, not on a partitioned table).
+    pub fn returns_xmax(&self, table: &str) -> bool {
+        self.postgres && !self.find(table).is_some_and(|t| t.partitioned)
+    }
+
+    fn find(&self, table: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.table == table)
     }
 }
 
 /// Reads the targets (SQLite has one layout: `id` everywhere).
 pub async fn conflict_targets(db: &impl ConnectionTrait) -> Result<ConflictTargets, DbErr> {
     if db.get_database_backend() != DbBackend::Postgres {
-        return Ok(ConflictTargets { targets: Vec::new() });
+        return Ok(ConflictTargets { postgres: false, targets: Vec::new() });
     }
     // Plain-column unique indexes (no expression, no predicate) that contain `id`, the
     // fewest columns first: the primary key, or the row-id constraint of a layout.
@@ -35,24 +54,24 @@ pub async fn conflict_targets(db: &impl ConnectionTrait) -> Result<ConflictTarge
         .query_all_raw(Statement::from_string(
             DbBackend::Postgres,
             "SELECT c.relname::text AS tbl, string_agg(a.attname::text, ', ' ORDER BY a.attname) AS cols, \
-                    count(*) AS n \
+                    count(*) AS n, c.relkind = 'p' AS partitioned \
              FROM pg_index i \
              JOIN pg_class c ON c.oid = i.indrelid \
              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
              WHERE i.indrelid IN (to_regclass('metrics_summary'), to_regclass('metrics_trend_point'), \
                                   to_regclass('metrics_breakdown_point'), to_regclass('metrics_drilldown')) \
                AND i.indisunique AND i.indisvalid AND i.indexprs IS NULL AND i.indpred IS NULL \
-             GROUP BY c.relname, i.indexrelid \
+             GROUP BY c.relname, c.relkind, i.indexrelid \
              HAVING bool_or(a.attname = 'id') \
              ORDER BY n, cols",
         ))
         .await?;
-    let mut targets: Vec<(String, String)> = Vec::new();
+    let mut targets: Vec<Target> = Vec::new();
     for r in rows {
         let table: String = r.try_get("", "tbl")?;
-        if !targets.iter().any(|(t, _)| *t == table) {
-            targets.push((table, r.try_get("", "cols")?));
+        if !targets.iter().any(|t| t.table == table) {
+            targets.push(Target { table, columns: r.try_get("", "cols")?, partitioned: r.try_get("", "partitioned")? });
         }
     }
-    Ok(ConflictTargets { targets })
+    Ok(ConflictTargets { postgres: true, targets })
 }

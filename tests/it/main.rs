@@ -14,6 +14,7 @@ mod live;
 mod live_postgres;
 mod migrations;
 mod operations;
+mod partitions;
 mod properties;
 mod read_api;
 mod replicas;

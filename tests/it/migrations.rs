@@ -166,7 +166,7 @@ async fn indexes(app: &TestApp) -> BTreeMap<String, (String, Vec<(String, bool)>
                        JOIN pg_am am ON am.oid = i.relam \
                        CROSS JOIN LATERAL unnest(ix.indkey) WITH ORDINALITY AS k(attnum, n) \
                        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
-                       WHERE i.relname LIKE 'idx_%' ORDER BY i.relname, k.n";
+                       WHERE i.relname LIKE 'idx_%' AND NOT t.relispartition ORDER BY i.relname, k.n";
             for r in rows(&app.db, b, sql).await {
                 let name: String = r.try_get("", "name").unwrap();
                 let entry = out.entry(name).or_insert_with(|| {

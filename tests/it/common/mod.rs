@@ -50,6 +50,7 @@ enum Cleanup {
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 static SKIP_NOTICE: AtomicBool = AtomicBool::new(false);
 static TEMPLATE: OnceCell<Option<String>> = OnceCell::const_new();
+static TEMPLATE_PARTITIONED: OnceCell<Option<String>> = OnceCell::const_new();
 static CLONE_LOCK: Mutex<()> = Mutex::const_new(());
 
 fn admin_url() -> String {
@@ -98,6 +99,18 @@ impl TestApp {
         Some(Self::start(Backend::Postgres, db, statements, url, Cleanup::Database(name), config).await)
     }
 
+    /// A server over a new PostgreSQL database in the partitioned layout
+    /// (`migration::layout::partitioned`), cloned from a converted template.
+    pub async fn postgres_partitioned() -> Option<TestApp> {
+        let template = TEMPLATE_PARTITIONED.get_or_init(create_partitioned_template).await.clone()?;
+        let name = clone_database(&template).await;
+        let url = database_url(&name);
+        let (db, statements) = db::connect(&url, &PoolSettings::default()).await.expect("open postgres");
+        Some(
+            Self::start(Backend::Postgres, db, statements, url, Cleanup::Database(name), ServerConfig::default()).await,
+        )
+    }
+
     /// A server with the given settings on `backend` (`None`: PostgreSQL skipped).
     pub async fn on(backend: Backend, config: ServerConfig) -> Option<TestApp> {
         match backend {
@@ -142,21 +155,25 @@ impl TestApp {
     /// Creates an empty, migrated PostgreSQL database and returns its name.
     pub async fn fresh_postgres_database() -> Option<String> {
         let template = TEMPLATE.get_or_init(create_template).await.clone()?;
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("metrics_test_{}_{n}", std::process::id());
-        let admin = Database::connect(admin_url()).await.expect("admin connection");
-        {
-            // CREATE DATABASE ... TEMPLATE fails while another clone reads the template.
-            let _guard = CLONE_LOCK.lock().await;
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
-                .await
-                .expect("clone template");
-        }
-        admin.close().await.ok();
-        Some(name)
+        Some(clone_database(&template).await)
     }
+}
 
+/// A new database cloned from `template`; returns its name.
+async fn clone_database(template: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = format!("metrics_test_{}_{n}", std::process::id());
+    let admin = Database::connect(admin_url()).await.expect("admin connection");
+    {
+        // CREATE DATABASE ... TEMPLATE fails while another clone reads the template.
+        let _guard = CLONE_LOCK.lock().await;
+        admin.execute_unprepared(&format!("CREATE DATABASE {name} TEMPLATE {template}")).await.expect("clone template");
+    }
+    admin.close().await.ok();
+    name
+}
+
+impl TestApp {
     async fn start(
         backend: Backend,
         db: DatabaseConnection,
@@ -316,8 +333,28 @@ async fn create_template() -> Option<String> {
     Some(name)
 }
 
+/// The migrated template converted to the partitioned layout.
+async fn create_partitioned_template() -> Option<String> {
+    let plain = TEMPLATE.get_or_init(create_template).await.clone()?;
+    let name = format!("{plain}_partitioned");
+    let admin = Database::connect(admin_url()).await.expect("admin connection");
+    {
+        let _guard = CLONE_LOCK.lock().await;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name} TEMPLATE {plain}"))
+            .await
+            .expect("clone the template");
+    }
+    admin.close().await.ok();
+    let db = Database::connect(database_url(&name)).await.expect("connect template");
+    migration::layout::apply(&db, migration::layout::Layout::Partitioned).await.expect("partition the template");
+    db.close().await.ok();
+    Some(name)
+}
+
 /// Runs an async test body on each backend, each with a fresh database:
-/// `both_backends!(name);` for `async fn name(app: &TestApp)`.
+/// `both_backends!(name);` for `async fn name(app: &TestApp)`, as `name::sqlite`,
+/// `name::postgres` and `name::postgres_partitioned` (the partitioned layout).
 #[macro_export]
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -333,6 +370,15 @@ macro_rules! both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     if let Some(app) = $crate::common::TestApp::postgres().await {
+                        super::$name(&app).await;
+                        app.finish().await;
+                    }
+                }
+
+                /// The same on the partitioned layout (`migrate --partitioned`).
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_partitioned() {
+                    if let Some(app) = $crate::common::TestApp::postgres_partitioned().await {
                         super::$name(&app).await;
                         app.finish().await;
                     }
