@@ -141,30 +141,42 @@ pub async fn generate(admin_url: &str, name: &str, projects: usize) {
     db.close().await.ok();
 }
 
-/// Times `metrics-api retention` on a copy of the dataset.
-pub async fn retention(admin_url: &str, bin: &str) {
+/// Times `metrics-api retention` on a copy of the dataset, `after_days` after it ends, on
+/// the plain or the partitioned layout; prints the rows left per table, so runs on the two
+/// layouts can be compared.
+pub async fn retention(admin_url: &str, bin: &str, partitioned: bool, after_days: i64) {
     let copy = "metrics_bench_retention";
     drop_database(admin_url, copy).await;
     let admin = Database::connect(admin_url).await.unwrap();
     exec(&admin, &format!("CREATE DATABASE {copy} TEMPLATE {DB}")).await;
     admin.close().await.ok();
-    let db = Database::connect(url_of(admin_url, copy)).await.unwrap();
-    let now = anchor(&db).await + Duration::days(30);
+    let url = url_of(admin_url, copy);
+    let db = Database::connect(&url).await.unwrap();
+    let now = anchor(&db).await + Duration::days(after_days);
     let trend_rows = scalar_i64(&db, "SELECT COUNT(*) AS n FROM metrics_trend_point").await;
-    db.close().await.ok();
-    let started = Instant::now();
-    let out = std::process::Command::new(bin)
-        .args(["retention", "--now", &now.to_rfc3339()])
-        .env("DATABASE_URL", url_of(admin_url, copy))
-        .output()
-        .unwrap();
-    let took = started.elapsed();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    println!("{}", String::from_utf8_lossy(&out.stdout));
+    let metrics_api = |args: &[&str]| {
+        let started = Instant::now();
+        let out = std::process::Command::new(bin).args(args).env("DATABASE_URL", &url).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        started.elapsed()
+    };
+    if partitioned {
+        let took = metrics_api(&["migrate", "--partitioned"]);
+        exec(&db, "ANALYZE").await;
+        println!("converted to the partitioned layout in {:.1} s", took.as_secs_f64());
+    }
+    let took = metrics_api(&["retention", "--now", &now.to_rfc3339()]);
     println!(
-        "retention over {trend_rows} trend points (and the other tables) in {:.1} s: {:.0} trend rows/s",
+        "retention ({} layout, {after_days} days after the data) over {trend_rows} trend points (and the other tables) in {:.1} s: {:.0} trend rows/s",
+        if partitioned { "partitioned" } else { "plain" },
         took.as_secs_f64(),
         trend_rows as f64 / took.as_secs_f64()
     );
+    for table in ["metrics_summary", "metrics_trend_point", "metrics_breakdown_point", "metrics_drilldown"] {
+        let n = scalar_i64(&db, &format!("SELECT COUNT(*) AS n FROM {table}")).await;
+        println!("rows left in {table}: {n}");
+    }
+    db.close().await.ok();
     drop_database(admin_url, copy).await;
 }

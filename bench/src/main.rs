@@ -60,7 +60,16 @@ enum Cmd {
         concurrency: Vec<usize>,
     },
     /// Time the retention job over a copy of the dataset, 30 days after it ends.
-    Retention,
+    Retention {
+        /// Convert the copy to the partitioned layout first (`metrics-api migrate
+        /// --partitioned`, timed apart), so retention drops whole expired months.
+        #[arg(long)]
+        partitioned: bool,
+        /// Run retention this many days after the dataset ends (30: a third of the hourly
+        /// points past the horizon; 60: two thirds, whole months expired).
+        #[arg(long, default_value_t = 30)]
+        after_days: i64,
+    },
     /// Bytes per row and rows per project per day of each table, measured on a small
     /// generated dataset (its own database), projected to 1k/10k/100k projects.
     Sizes {
@@ -81,6 +90,8 @@ async fn main() {
             let d: Duration = duration.into();
             load::run(&cli.admin_url, &cli.bin, d, &concurrency).await;
         }
-        Cmd::Retention => dataset::retention(&cli.admin_url, &cli.bin).await,
+        Cmd::Retention { partitioned, after_days } => {
+            dataset::retention(&cli.admin_url, &cli.bin, partitioned, after_days).await
+        }
     }
 }

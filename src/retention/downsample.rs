@@ -107,7 +107,7 @@ pub async fn downsample(
     let mut folded_ids = Vec::new();
     let mut superseded_ids = Vec::new();
     for (key, (dims, points)) in groups {
-        let ids = points.iter().map(|p| p.id);
+        let ids = points.iter().map(|p| (p.id, p.bucket));
         // A stored week point keeps its id, derived or not (an SQL writer may have chosen
         // another): the natural-key index would refuse a second row for the week.
         let (id, mut contributions) = match stored.get(&key) {
@@ -148,8 +148,8 @@ pub async fn downsample(
     report.weeks = writes;
     match source {
         Source::Table => {
-            report.folded = delete_ids(db, project, &folded_ids).await?;
-            report.deleted = delete_ids(db, project, &superseded_ids).await?;
+            report.folded = delete_points(db, project, folded_ids).await?;
+            report.deleted = delete_points(db, project, superseded_ids).await?;
         }
         Source::Partition(_) => {
             report.folded = folded_ids.len() as u64;
@@ -194,15 +194,28 @@ async fn stored_weeks(
     Ok(out)
 }
 
-/// Deletes trend rows by id (exactly the rows read, never one written since).
-async fn delete_ids(db: &impl ConnectionTrait, project: Uuid, ids: &[Uuid]) -> Result<u64, DbErr> {
+/// Deletes hour and day points by id (exactly the rows read, never one written since).
+///
+/// In bucket order, each statement bounded by its points' first and last bucket and
+/// their grains: on the partitioned layout the bounds prune the statement to the
+/// partitions that hold the points (`id` alone is in no partition key, so without them
+/// each id would be looked up in every partition); on the plain table the primary key
+/// finds each id and the bounds only filter.
+async fn delete_points(
+    db: &impl ConnectionTrait,
+    project: Uuid,
+    mut points: Vec<(Uuid, DateTime<Utc>)>,
+) -> Result<u64, DbErr> {
+    points.sort_by_key(|(_, bucket)| *bucket);
     let mut n = 0;
-    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+    for chunk in points.chunks(IDS_PER_STATEMENT) {
+        let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else { continue };
+        let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
         let mut sql = Sql::new(db.get_database_backend());
-        sql.push("DELETE FROM metrics_trend_point WHERE project_id = ")
-            .bind(project)
-            .push(" AND ")
-            .in_list("id", chunk);
+        sql.push("DELETE FROM metrics_trend_point WHERE project_id = ").bind(project);
+        sql.push(" AND time_grain IN (").bind_grain(TimeGrain::Hour).push(", ").bind_grain(TimeGrain::Day);
+        sql.push(") AND time_bucket >= ").bind_time(first.1).push(" AND time_bucket <= ").bind_time(last.1);
+        sql.push(" AND ").in_list("id", &ids);
         n += exec(db, sql).await?;
     }
     Ok(n)

@@ -1,6 +1,7 @@
 //! The integration suite, one crate: the harness in `common` compiles once and every
 //! helper lives once. Each module is one area; most tests run once per backend through
-//! `both_backends!` / `each_backend!` (SQLite always, PostgreSQL at `TEST_DATABASE_URL`).
+//! `both_backends!` / `each_backend!` (SQLite always, PostgreSQL at `TEST_DATABASE_URL`;
+//! `both_backends!` also on the partitioned layout).
 
 #[macro_use]
 mod common;

@@ -1,5 +1,6 @@
 //! Test harness: a real server on 127.0.0.1:0 over a fresh database per test, on SQLite
-//! (a temporary file) and PostgreSQL (a database cloned from a migrated template).
+//! (a temporary file) and PostgreSQL (a database cloned from a migrated template, or from
+//! that template converted to the partitioned layout).
 //!
 //! PostgreSQL tests read `TEST_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`). When no server answers they print one
