@@ -5,6 +5,7 @@
 #[macro_use]
 mod common;
 
+mod citus;
 mod contract;
 mod explain;
 mod hostile;

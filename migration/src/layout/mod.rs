@@ -30,7 +30,8 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 /// The four read-model tables.
-pub const TABLES: [&str; 4] = ["metrics_summary", "metrics_trend_point", "metrics_breakdown_point", "metrics_drilldown"];
+pub const TABLES: [&str; 4] =
+    ["metrics_summary", "metrics_trend_point", "metrics_breakdown_point", "metrics_drilldown"];
 
 /// How the read-model tables are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
