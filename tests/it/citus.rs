@@ -175,6 +175,8 @@ async fn the_api_on_the_coordinator_answers_like_plain_postgresql() {
         .await;
         assert_eq!(pk, ["PRIMARY KEY (project_id, id)"], "{table}");
     }
+    let none: Vec<String> = Vec::new();
+    assert_eq!(crate::sharding::unique_without_project(&citus.db).await, none, "every unique index has project_id");
     let targets = metrics_api::store::layout::conflict_targets(&citus.db).await.unwrap();
     for table in TABLES {
         assert_eq!(targets.of(table), "id, project_id", "{table}");
