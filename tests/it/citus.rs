@@ -3,7 +3,8 @@
 //! then the API over the coordinator, compared with the same data on plain PostgreSQL:
 //! the dashboard's operations answer the same JSON, the same batch sent twice (GraphQL
 //! and NDJSON) changes nothing, retention leaves the same rows and a second run does
-//! nothing, live subscriptions fire. And where a project's rows are: on one worker, which
+//! nothing (the scheduled run's advisory lock works on the coordinator), live
+//! subscriptions fire. And where a project's rows are: on one worker, which
 //! is the only one a one-project dashboard reaches.
 //!
 //! Skipped with a notice when Citus is not installed, unless `REQUIRE_CITUS=1`.
@@ -12,11 +13,12 @@ use chrono::{DateTime, Duration, Utc};
 use entity::sea_orm_active_enums::TimeGrain;
 use metrics_api::catalog::Catalog;
 use metrics_api::http::ServerConfig;
+use metrics_api::retention::schedule::{run_once, Tick, ADVISORY_LOCK_KEY};
 use metrics_api::retention::{self, Options, Policy};
 use metrics_api::web::dashboard;
 use migration::layout::{self, Layout};
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use serde_json::{json, Value};
 
 use crate::common::citus::CitusCluster;
@@ -267,6 +269,16 @@ async fn the_api_on_the_coordinator_answers_like_plain_postgresql() {
             .await
             .expect("retention again");
     assert_eq!((report.folded(), report.deleted()), (0, 0), "{report:?}");
+    assert_eq!(dump(&citus.db).await, kept);
+    // The scheduled run's advisory lock lives on the coordinator: another holder makes it
+    // skip, and once released it runs (now, before `later`: nothing left to do).
+    let holder = citus.db.begin().await.unwrap();
+    holder.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")).await.unwrap();
+    let tick = run_once(&citus.db, &catalog, &Policy::default()).await.expect("scheduled retention");
+    assert!(matches!(tick, Tick::Skipped), "{tick:?}");
+    holder.rollback().await.unwrap();
+    let tick = run_once(&citus.db, &catalog, &Policy::default()).await.expect("scheduled retention");
+    assert!(matches!(tick, Tick::Ran(..)), "{tick:?}");
     assert_eq!(dump(&citus.db).await, kept);
     for (query, vars) in dashboard_requests() {
         same_answer(&plain, &citus, &query, vars).await;

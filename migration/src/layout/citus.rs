@@ -25,8 +25,9 @@
 //! reference table turns those tables into Citus local tables (they stay on the
 //! coordinator; Citus does so itself, `citus.enable_local_reference_table_foreign_keys`).
 //!
-//! The row-id SQL functions of migration m20260401 (and the `uuid-ossp` extension they
-//! need) are marked as distributed objects, so Citus creates them on every worker:
+//! The row-id SQL functions of migration m20260401 are marked as distributed objects (and
+//! the `uuid-ossp` extension they call is created on the workers when Citus does not
+//! know it already: [`uuid_ossp_on_workers`]), so Citus creates them on every worker:
 //! `INSERT .. SELECT metrics_trend_point_id(..) FROM <distributed table>` runs on the
 //! workers, where they must exist.
 
@@ -109,6 +110,7 @@ pub async fn up(db: &DatabaseConnection) -> Result<(), DbErr> {
             )))
         }
     }
+    uuid_ossp_on_workers(db).await?;
     let txn = db.begin().await?;
     for table in TABLES {
         txn.execute_unprepared(&format!(
@@ -126,7 +128,10 @@ pub async fn up(db: &DatabaseConnection) -> Result<(), DbErr> {
         ))
         .await?;
     }
-    for function in ID_FUNCTION_SIGNATURES {
+    // Callees first: a worker checks an SQL function's body when it creates it, so
+    // `metrics_trend_point_id` needs `metrics_id_field` there already (the signatures are
+    // listed callers first, the order to drop them in).
+    for function in ID_FUNCTION_SIGNATURES.iter().rev() {
         txn.execute_unprepared(&format!("SELECT create_distributed_function('{function}')")).await?;
     }
     // The coordinator's tables are now shells; their old rows only take disk space.
@@ -134,6 +139,43 @@ pub async fn up(db: &DatabaseConnection) -> Result<(), DbErr> {
         txn.execute_unprepared(&format!("SELECT truncate_local_data_after_distributing_table('{table}')")).await?;
     }
     txn.commit().await
+}
+
+/// Creates `uuid-ossp` on every worker when Citus does not know it as a distributed
+/// object: the id functions call `uuid_generate_v5`, but an SQL function's body records
+/// no dependency, so distributing them does not take the extension along, and a worker
+/// refuses to create a function whose body calls a missing one. A worker refuses DDL
+/// that does not come from the coordinator unless propagation is off for the command.
+/// (An extension created
+/// after `CREATE EXTENSION citus` is distributed already, and new workers get it.)
+async fn uuid_ossp_on_workers(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT EXISTS (SELECT 1 FROM pg_dist_object o JOIN pg_extension e ON e.oid = o.objid \
+             WHERE o.classid = 'pg_extension'::regclass AND e.extname = 'uuid-ossp') AS d",
+        ))
+        .await?;
+    if row.map(|r| r.try_get::<bool>("", "d")).transpose()?.unwrap_or(false) {
+        return Ok(());
+    }
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT nodename::text AS node, nodeport AS port, success, result \
+             FROM run_command_on_workers($$SET citus.enable_ddl_propagation = off; CREATE EXTENSION IF NOT EXISTS \"uuid-ossp\"$$)",
+        ))
+        .await?;
+    for r in rows {
+        if !r.try_get::<bool>("", "success")? {
+            let (node, port): (String, i32) = (r.try_get("", "node")?, r.try_get("", "port")?);
+            let result: String = r.try_get("", "result")?;
+            return Err(DbErr::Custom(format!(
+                "cannot create the uuid-ossp extension on worker {node}:{port} (the row-id functions need it): {result}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Converts back to plain tables on the coordinator (rows included), with the primary
