@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 
+mod citus;
 mod contract;
 mod explain;
 mod hostile;

@@ -417,7 +417,14 @@ fn migrate_cli_up_status_down_and_errors() {
     assert!(out.contains("applied 3 migration(s)"), "{out}");
     assert!(file.exists(), "the SQLite file is created");
     let (_, out, _) = run(&["migrate", "status"], &url);
-    assert!(out.lines().all(|l| l.starts_with("applied")) && out.lines().count() == 3, "{out}");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("layout   plain"), "{out}");
+    assert!(lines.clone().all(|l| l.starts_with("applied")) && lines.count() == 3, "{out}");
+    // SQLite has the plain layout only; a layout goes with `up`.
+    let (ok, _, err) = run(&["migrate", "--partitioned"], &url);
+    assert!(!ok && err.contains("needs PostgreSQL") && err.trim().lines().count() == 1, "{err}");
+    let (ok, _, err) = run(&["migrate", "down", "--layout", "partitioned"], &url);
+    assert!(!ok && err.contains("go with `migrate up`"), "{err}");
     let (ok, out, _) = run(&["migrate", "down"], &url);
     assert!(ok && out.contains("reverted m20260401_000001_guard_natural_keys"), "{out}");
     let (_, out, _) = run(&["migrate", "status"], &url);

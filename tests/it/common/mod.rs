@@ -6,6 +6,7 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`). When no server answers they print one
 //! line and pass, unless `REQUIRE_POSTGRES=1`, which makes them fail.
 
+pub mod citus;
 pub mod cluster;
 pub mod fixtures;
 pub mod serve;
@@ -46,6 +47,8 @@ pub struct TestApp {
 enum Cleanup {
     File(PathBuf),
     Database(String),
+    /// A database the test made and removes itself (a Citus coordinator's).
+    Nothing,
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -134,6 +137,14 @@ impl TestApp {
         Some(
             Self::start(Backend::Postgres, db, statements, url, Cleanup::Database(name), ServerConfig::default()).await,
         )
+    }
+
+    /// A server with the given settings over the PostgreSQL database at `url`, as it is
+    /// (migrated or not): for servers over a database the test built itself, such as a
+    /// Citus coordinator. `finish` leaves the database in place.
+    pub async fn postgres_at(url: &str, config: ServerConfig) -> TestApp {
+        let (db, statements) = db::connect(url, &PoolSettings::default()).await.expect("open postgres");
+        Self::start(Backend::Postgres, db, statements, url.to_owned(), Cleanup::Nothing, config).await
     }
 
     /// Like [`TestApp::postgres`], with every statement the server runs recorded (for
@@ -265,6 +276,7 @@ impl TestApp {
                 }
             }
             Cleanup::Database(name) => drop_database(name).await,
+            Cleanup::Nothing => {}
         }
     }
 }
