@@ -37,9 +37,8 @@ struct FinePoint {
 /// Where the fine points come from.
 #[derive(Debug, Clone, Copy)]
 pub enum Source<'a> {
-    /// The trend table: points past the horizon, locked, deleted once folded (`true`: on
-    /// the partitioned layout).
-    Table(bool),
+    /// The trend table: points past the horizon, locked, deleted once folded.
+    Table,
     /// One expired `_fine` partition, locked whole by the caller and dropped after every
     /// project's points in it are folded: nothing is deleted row by row.
     Partition(&'a str),
@@ -67,13 +66,13 @@ pub async fn downsample(
         "SELECT id, metric_key, dimensions, {}, time_bucket, value_numeric FROM {} WHERE project_id = ",
         sql.grain_col("time_grain"),
         match source {
-            Source::Table(_) => "metrics_trend_point",
+            Source::Table => "metrics_trend_point",
             Source::Partition(leaf) => leaf,
         }
     ));
     sql.bind(project).push(" AND time_grain IN (").bind_grain(TimeGrain::Hour).push(", ").bind_grain(TimeGrain::Day);
     sql.push(") AND time_bucket < ").bind_time(cut).push(" ORDER BY id");
-    if b == DbBackend::Postgres && matches!(source, Source::Table(_)) {
+    if b == DbBackend::Postgres && matches!(source, Source::Table) {
         // Locked: a concurrent correction of one of these rows waits for this run, then
         // lands as a new fine row that the next run folds.
         sql.push(" FOR UPDATE");
@@ -148,9 +147,9 @@ pub async fn downsample(
     let writes = crate::ingest::upsert::write_folded_weeks(db, &week_rows).await?;
     report.weeks = writes;
     match source {
-        Source::Table(partitioned) => {
-            report.folded = delete_points(db, project, partitioned, folded_ids).await?;
-            report.deleted = delete_points(db, project, partitioned, superseded_ids).await?;
+        Source::Table => {
+            report.folded = delete_points(db, project, folded_ids).await?;
+            report.deleted = delete_points(db, project, superseded_ids).await?;
         }
         Source::Partition(_) => {
             report.folded = folded_ids.len() as u64;
@@ -195,39 +194,22 @@ async fn stored_weeks(
     Ok(out)
 }
 
-/// Deletes hour and day points by id (exactly the rows read, never one written since).
-///
-/// On the plain table, by id: the primary key finds each one. On the partitioned layout
-/// `id` is in no partition key, so a statement by id alone would look each id up in every
-/// partition: there the points go month by month, each statement bounded by its month so
-/// it is pruned to that month's partitions.
+/// Deletes hour and day points by id (exactly the rows read, never one written since):
+/// the primary key finds each one. (On the partitioned layout `id` is in no partition
+/// key, so each id is looked up in every partition's key index; bounding the statement by
+/// bucket to prune partitions made the planner leave the key index, which measured slower
+/// still: `docs/PERFORMANCE.md`.)
 async fn delete_points(
     db: &impl ConnectionTrait,
     project: Uuid,
-    partitioned: bool,
-    mut points: Vec<(Uuid, DateTime<Utc>)>,
+    points: Vec<(Uuid, DateTime<Utc>)>,
 ) -> Result<u64, DbErr> {
-    points.sort_by_key(|(_, bucket)| *bucket);
-    let months: Vec<&[(Uuid, DateTime<Utc>)]> = match partitioned {
-        true => points
-            .chunk_by(|a, b| buckets::truncate(TimeGrain::Month, a.1) == buckets::truncate(TimeGrain::Month, b.1))
-            .collect(),
-        false => vec![&points[..]],
-    };
     let mut n = 0;
-    for month in months {
-        for chunk in month.chunks(IDS_PER_STATEMENT) {
-            let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
-            let mut sql = Sql::new(db.get_database_backend());
-            sql.push("DELETE FROM metrics_trend_point WHERE project_id = ").bind(project);
-            if let (true, Some((_, bucket))) = (partitioned, chunk.first()) {
-                let start = buckets::truncate(TimeGrain::Month, *bucket);
-                let end = buckets::shift(TimeGrain::Month, start, 1).unwrap_or(*bucket);
-                sql.push(" AND time_bucket >= ").bind_time(start).push(" AND time_bucket < ").bind_time(end);
-            }
-            sql.push(" AND ").in_list("id", &ids);
-            n += exec(db, sql).await?;
-        }
+    for chunk in points.chunks(IDS_PER_STATEMENT) {
+        let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
+        let mut sql = Sql::new(db.get_database_backend());
+        sql.push("DELETE FROM metrics_trend_point WHERE project_id = ").bind(project).push(" AND ").in_list("id", &ids);
+        n += exec(db, sql).await?;
     }
     Ok(n)
 }

@@ -183,8 +183,7 @@ where
     let mut folds = Folds::default();
     // Whole months first (partitioned layout, every project at once): what they drop, the
     // per-project steps below no longer see.
-    let partitioned = migration::layout::current(db).await? == migration::layout::Layout::Partitioned;
-    if opts.project.is_none() && partitioned {
+    if opts.project.is_none() && migration::layout::current(db).await? == migration::layout::Layout::Partitioned {
         partitions::run(db, now, policy, catalog, &mut report, &mut folds).await?;
     }
     let projects = match opts.project {
@@ -198,7 +197,7 @@ where
         txn.commit().await?;
 
         let txn = db.begin().await?;
-        folds.add(downsample::downsample(&txn, p, now, policy, catalog, downsample::Source::Table(partitioned)).await?);
+        folds.add(downsample::downsample(&txn, p, now, policy, catalog, downsample::Source::Table).await?);
         txn.commit().await?;
 
         let txn = db.begin().await?;
