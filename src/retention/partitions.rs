@@ -49,7 +49,7 @@ where
     let cut = policy.full_resolution_from(now);
     for p in expired(db, TREND, cut, Duration::zero()).await? {
         let leaf = partitioned::fine_name(TREND.table, p);
-        if exists(db, &leaf).await? {
+        if partitioned::exists(db, &leaf).await? {
             drop_folded(db, &leaf, now, policy, catalog, folds).await?;
         }
     }
@@ -74,27 +74,8 @@ where
 pub async fn ensure_months(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, DbErr> {
     let mut created = 0;
     let current = Month { year: now.year(), month: now.month() };
-    let mut wanted = vec![current];
-    for _ in 0..partitioned::MONTHS_AHEAD {
-        wanted.push(wanted[wanted.len() - 1].next());
-    }
-    let last = wanted[wanted.len() - 1];
     for spec in SPECS {
-        let mut months = wanted.clone();
-        let sql = format!(
-            "SELECT DISTINCT to_char(time_bucket AT TIME ZONE 'UTC', 'YYYY-MM') AS m FROM {}_default \
-             WHERE time_bucket IS NOT NULL",
-            spec.table
-        );
-        for r in db.query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await? {
-            if let Some(m) = Month::parse(&r.try_get::<String>("", "m")?) {
-                if m <= last {
-                    months.push(m);
-                }
-            }
-        }
-        months.sort();
-        months.dedup();
+        let months = partitioned::wanted_months(db, &format!("{}_default", spec.table), current).await?;
         for m in months {
             created += u64::from(partitioned::ensure_month(db, spec, m).await?);
         }
@@ -115,13 +96,6 @@ async fn expired(
 ) -> Result<Vec<Month>, DbErr> {
     let parts = partitioned::month_partitions(db, spec).await?;
     Ok(parts.into_iter().map(|p| p.month).filter(|m| start(m.next()) + slack <= cut).collect())
-}
-
-async fn exists(db: &impl ConnectionTrait, table: &str) -> Result<bool, DbErr> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("SELECT to_regclass(").bind(table.to_owned()).push(")::text AS t");
-    let row = db.query_one_raw(sql.build()).await?;
-    Ok(row.and_then(|r| r.try_get::<Option<String>>("", "t").ok().flatten()).is_some())
 }
 
 /// Locks `table` and counts its rows, and those for which `predicate` holds.

@@ -140,12 +140,11 @@ pub async fn down(db: &DatabaseConnection) -> Result<(), DbErr> {
     txn.commit().await
 }
 
-/// Months that hold rows of `table`, plus the current month and [`MONTHS_AHEAD`] after
-/// it; months past that stay in the default partition (a far-future bucket would
-/// otherwise create a partition per stray row).
-async fn wanted_months(db: &impl ConnectionTrait, from: &str) -> Result<Vec<Month>, DbErr> {
-    let now = strings(db, "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM') AS s", vec![]).await?;
-    let current = now.first().and_then(|s| Month::parse(s)).ok_or_else(|| DbErr::Custom("no current month".into()))?;
+/// The months that get a partition: those holding rows of `from` (a table or a default
+/// partition), plus `current` and [`MONTHS_AHEAD`] after it; months past that stay in the
+/// default partition (a far-future bucket would otherwise create a partition per stray
+/// row).
+pub async fn wanted_months(db: &impl ConnectionTrait, from: &str, current: Month) -> Result<Vec<Month>, DbErr> {
     let mut last = current;
     let mut months = vec![current];
     for _ in 0..MONTHS_AHEAD {
@@ -164,7 +163,9 @@ async fn wanted_months(db: &impl ConnectionTrait, from: &str) -> Result<Vec<Mont
 /// Plain table → partitioned table with the same columns, rows, foreign keys and indexes.
 async fn to_partitioned(txn: &DatabaseTransaction, spec: Spec) -> Result<(), DbErr> {
     let t = spec.table;
-    let months = wanted_months(txn, t).await?;
+    let now = strings(txn, "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM') AS s", vec![]).await?;
+    let current = now.first().and_then(|s| Month::parse(s)).ok_or_else(|| DbErr::Custom("no current month".into()))?;
+    let months = wanted_months(txn, t, current).await?;
     let saved = Saved::read(txn, t).await?;
     let new = format!("{t}__new");
     exec(
@@ -278,7 +279,8 @@ pub async fn ensure_month(txn: &impl ConnectionTrait, spec: Spec, month: Month) 
     Ok(true)
 }
 
-async fn exists(db: &impl ConnectionTrait, name: &str) -> Result<bool, DbErr> {
+/// Whether the table or index `name` exists.
+pub async fn exists(db: &impl ConnectionTrait, name: &str) -> Result<bool, DbErr> {
     let found = strings(db, "SELECT 'y' AS s FROM pg_class WHERE oid = to_regclass($1)", vec![name.into()]).await?;
     Ok(!found.is_empty())
 }

@@ -8,12 +8,12 @@
 //! (set by `.ci/run`), which makes them fail instead.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sea_orm::{ConnectionTrait, Database};
 
-/// Where Debian puts PostgreSQL 15's server binaries and extension libraries.
-const BIN: &str = "/usr/lib/postgresql/15/bin";
+use super::cluster::{binaries_usable, pg, postgres_dir, stop_immediately, BIN};
+
+/// Where Debian puts PostgreSQL 15's extension libraries.
 const CITUS_SO: &str = "/usr/lib/postgresql/15/lib/citus.so";
 
 /// The coordinator's and the workers' names (data directories and log files).
@@ -30,29 +30,13 @@ pub struct CitusCluster {
     pub ports: [u16; 3],
 }
 
-fn pg(bin: &str, args: &[&str]) {
-    let out = Command::new("runuser")
-        .args(["-u", "postgres", "--", &format!("{BIN}/{bin}")])
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
-    assert!(
-        out.status.success(),
-        "{bin} {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 impl CitusCluster {
     /// Builds and starts the three nodes. `None` (after a notice) when Citus, the
     /// PostgreSQL binaries or `runuser` are missing and `REQUIRE_CITUS` is not set.
     pub async fn start() -> Option<CitusCluster> {
         let missing = if !Path::new(CITUS_SO).exists() {
             Some(format!("Citus is not installed ({CITUS_SO}; ../shared/vendor/install-citus.sh installs it)"))
-        } else if !Path::new(&format!("{BIN}/initdb")).exists()
-            || !Command::new("runuser").args(["-u", "postgres", "--", "true"]).status().is_ok_and(|s| s.success())
-        {
+        } else if !binaries_usable() {
             Some(format!("no {BIN}/initdb or no `runuser -u postgres`"))
         } else {
             None
@@ -62,11 +46,7 @@ impl CitusCluster {
             eprintln!("Citus tests skipped: {why} (REQUIRE_CITUS=1 fails instead)");
             return None;
         }
-        let dir = std::env::temp_dir().join(format!("metrics-citus-{}-{}", std::process::id(), super::next_id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("cluster dir");
-        let owner = Command::new("chown").args(["postgres:postgres", &dir.display().to_string()]).status();
-        assert!(owner.is_ok_and(|s| s.success()), "chown the cluster directory");
+        let dir = postgres_dir("metrics-citus");
         let ports = [super::serve::free_port(), super::serve::free_port(), super::serve::free_port()];
         let cluster = CitusCluster { dir, ports };
         for (name, port) in NODES.iter().zip(ports) {
@@ -124,10 +104,7 @@ impl CitusCluster {
 impl Drop for CitusCluster {
     fn drop(&mut self) {
         for name in NODES.iter().rev() {
-            let _ = Command::new("runuser")
-                .args(["-u", "postgres", "--", &format!("{BIN}/pg_ctl"), "-D", &self.path(name), "-m", "immediate"])
-                .arg("stop")
-                .output();
+            stop_immediately(&self.path(name));
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

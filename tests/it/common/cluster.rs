@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Where Debian puts PostgreSQL 15's server binaries.
-const BIN: &str = "/usr/lib/postgresql/15/bin";
+pub const BIN: &str = "/usr/lib/postgresql/15/bin";
 
 /// A primary and its replica; both stopped and removed when dropped.
 pub struct Cluster {
@@ -19,7 +19,7 @@ pub struct Cluster {
 }
 
 /// Runs a PostgreSQL binary as the `postgres` OS user; panics with its output on failure.
-fn pg(bin: &str, args: &[&str]) {
+pub fn pg(bin: &str, args: &[&str]) {
     let out = Command::new("runuser")
         .args(["-u", "postgres", "--", &format!("{BIN}/{bin}")])
         .args(args)
@@ -33,22 +33,39 @@ fn pg(bin: &str, args: &[&str]) {
     );
 }
 
+/// Whether the server binaries and `runuser -u postgres` are there to build clusters with.
+pub fn binaries_usable() -> bool {
+    Path::new(&format!("{BIN}/initdb")).exists()
+        && Command::new("runuser").args(["-u", "postgres", "--", "true"]).status().is_ok_and(|s| s.success())
+}
+
+/// A fresh temporary directory `<prefix>-<pid>-<n>` owned by the `postgres` OS user.
+pub fn postgres_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}-{}", std::process::id(), super::next_id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("cluster dir");
+    let owner = Command::new("chown").args(["postgres:postgres", &dir.display().to_string()]).status();
+    assert!(owner.is_ok_and(|s| s.success()), "chown the cluster directory");
+    dir
+}
+
+/// Stops the server of `data` at once, ignoring failure (for `Drop`).
+pub fn stop_immediately(data: &str) {
+    let _ = Command::new("runuser")
+        .args(["-u", "postgres", "--", &format!("{BIN}/pg_ctl"), "-D", data, "-m", "immediate", "stop"])
+        .output();
+}
+
 impl Cluster {
     /// Builds and starts both servers. `None` (after a notice) when the binaries or
     /// `runuser` are missing and `REQUIRE_POSTGRES` is not set.
     pub fn start() -> Option<Cluster> {
-        let usable = Path::new(&format!("{BIN}/initdb")).exists()
-            && Command::new("runuser").args(["-u", "postgres", "--", "true"]).status().is_ok_and(|s| s.success());
-        if !usable {
+        if !binaries_usable() {
             assert!(!super::require_postgres(), "REQUIRE_POSTGRES=1 but {BIN} or `runuser -u postgres` is unusable");
             eprintln!("replica tests skipped: no {BIN}/initdb or no `runuser -u postgres`");
             return None;
         }
-        let dir = std::env::temp_dir().join(format!("metrics-cluster-{}-{}", std::process::id(), super::next_id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("cluster dir");
-        let owner = Command::new("chown").args(["postgres:postgres", &dir.display().to_string()]).status();
-        assert!(owner.is_ok_and(|s| s.success()), "chown the cluster directory");
+        let dir = postgres_dir("metrics-cluster");
         let cluster = Cluster { dir, primary_port: super::serve::free_port(), replica_port: super::serve::free_port() };
         let primary = cluster.path("primary");
         pg("initdb", &["-D", &primary, "-A", "trust", "-U", "postgres", "--no-sync"]);
@@ -115,19 +132,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         for name in ["replica", "primary"] {
-            let _ = Command::new("runuser")
-                .args([
-                    "-u",
-                    "postgres",
-                    "--",
-                    &format!("{BIN}/pg_ctl"),
-                    "-D",
-                    &self.path(name),
-                    "-m",
-                    "immediate",
-                    "stop",
-                ])
-                .output();
+            stop_immediately(&self.path(name));
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
