@@ -46,12 +46,14 @@ pub async fn serve(url: &str, catalog: Catalog, args: ServeArgs) -> Result<(), C
     if !args.no_dashboard {
         tracing::info!(%addr, "serving the dashboard on http://{addr}/");
     }
+    // The metrics recorder first: the schedule's first run starts at once, and counts
+    // recorded before the recorder is installed are lost.
+    crate::observe::prometheus();
     let catalog = std::sync::Arc::new(catalog);
     if let Some(every) = args.retention_every.0 {
         tokio::spawn(retention::schedule::every(db.clone(), catalog.clone(), retention::Policy::default(), every));
     }
     let config = args.server_config(catalog, auth);
-    crate::observe::prometheus();
     let replicas =
         Replicas::connect(&args.database_read_urls, &args.limits.pool_settings(), args.replica_settings()).await?;
     replicas.check().await;
