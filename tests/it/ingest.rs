@@ -354,7 +354,8 @@ async fn dump(app: &TestApp) -> Vec<(String, f64, String)> {
 async fn ndjson_stops_at_a_bad_line_and_resumes(app: &TestApp) {
     let p = pid(1);
     let dir = std::env::temp_dir();
-    let tag = format!("{}-{:?}", std::process::id(), app.backend);
+    // Unique per test case: the PostgreSQL cases of both layouts run at the same time.
+    let tag = format!("{}-{:?}-{}", std::process::id(), app.backend, crate::common::next_id());
     let bad_path = dir.join(format!("metrics-ingest-bad-{tag}.ndjson"));
     let good_path = dir.join(format!("metrics-ingest-good-{tag}.ndjson"));
     let good: Vec<String> = (0..300)
@@ -463,7 +464,12 @@ async fn ndjson_repeated_key_last_line_wins_whatever_the_batch_size(app: &TestAp
                 "time_bucket": "2026-03-01T00:00:00Z", "value_numeric": v, "computed_at": "2026-03-02T00:00:00Z" })
         .to_string()
     };
-    let path = std::env::temp_dir().join(format!("metrics-repeat-{}-{:?}.ndjson", std::process::id(), app.backend));
+    let path = std::env::temp_dir().join(format!(
+        "metrics-repeat-{}-{:?}-{}.ndjson",
+        std::process::id(),
+        app.backend,
+        crate::common::next_id()
+    ));
     write_file(&path, &[line(1.0), ndjson_line(p, 5, false), line(2.0)]);
     let mut states = Vec::new();
     for size in ["1", "2", "100"] {

@@ -193,7 +193,9 @@ async fn ingest_ndjson(app: &TestApp, project: uuid::Uuid, metric: &str) {
         .collect();
     match app.backend {
         Backend::Postgres => {
-            let path = std::env::temp_dir().join(format!("metrics-live-{}-{project}.ndjson", std::process::id()));
+            // Unique per call: the PostgreSQL cases of both layouts run at the same time.
+            let n = crate::common::next_id();
+            let path = std::env::temp_dir().join(format!("metrics-live-{}-{project}-{n}.ndjson", std::process::id()));
             std::fs::write(&path, &lines).unwrap();
             let out = std::process::Command::new(env!("CARGO_BIN_EXE_metrics-api"))
                 .args(["ingest", path.to_str().unwrap()])
