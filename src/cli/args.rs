@@ -21,6 +21,7 @@ use crate::ingest::BatchLimits;
 use crate::live::LiveLimits;
 use crate::replicas::ReplicaSettings;
 use crate::retention::Policy;
+use crate::store::ReadShape;
 
 /// Defaults as clap wants them, read from the domain types (computed once per parse).
 fn server_default() -> ServerConfig {
@@ -225,8 +226,25 @@ pub struct ServeArgs {
     #[arg(long, env = "REPLICA_CHECK_EVERY", default_value_t = human(ReplicaSettings::default().check_every))]
     pub replica_check_every: humantime::Duration,
 
+    /// The statement shape of batched per-project reads: `auto` (the default) picks
+    /// `windowed` on a Citus coordinator and `branches` elsewhere. Both return the same
+    /// rows; the other shape is for measuring.
+    #[arg(long, env = "READ_SHAPE", value_enum, default_value = "auto")]
+    pub read_shape: ReadShapeArg,
+
     #[command(flatten)]
     pub writes: WriteArgs,
+}
+
+/// `serve --read-shape`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadShapeArg {
+    /// From the database's layout.
+    Auto,
+    /// One `UNION ALL` branch per project.
+    Branches,
+    /// One statement over `project_id IN (...)`, ranked per project.
+    Windowed,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -430,6 +448,11 @@ impl ServeArgs {
             cache_max_age: self.cache_max_age,
             live: self.live.live_limits(),
             dashboard: !self.no_dashboard,
+            // `auto` is settled by `serve` once connected (it needs the catalog).
+            read_shape: match self.read_shape {
+                ReadShapeArg::Windowed => ReadShape::Windowed,
+                ReadShapeArg::Auto | ReadShapeArg::Branches => ReadShape::Branches,
+            },
         }
     }
 }

@@ -5,13 +5,14 @@
 
 use tokio::net::TcpListener;
 
-use super::args::ServeArgs;
+use super::args::{ReadShapeArg, ServeArgs};
 use super::CliError;
 use crate::catalog::Catalog;
 use crate::db;
 use crate::http::{self, AppState};
 use crate::replicas::Replicas;
 use crate::retention;
+use crate::store::ReadShape;
 
 pub async fn serve(url: &str, catalog: Catalog, args: ServeArgs) -> Result<(), CliError> {
     let auth = args.auth.auth_config()?;
@@ -53,7 +54,11 @@ pub async fn serve(url: &str, catalog: Catalog, args: ServeArgs) -> Result<(), C
     if let Some(every) = args.retention_every.0 {
         tokio::spawn(retention::schedule::every(db.clone(), catalog.clone(), retention::Policy::default(), every));
     }
-    let config = args.server_config(catalog, auth);
+    let mut config = args.server_config(catalog, auth);
+    if args.read_shape == ReadShapeArg::Auto {
+        config.read_shape = ReadShape::detect(&db).await?;
+    }
+    tracing::info!(read_shape = config.read_shape.name(), "per-project reads");
     let replicas =
         Replicas::connect(&args.database_read_urls, &args.limits.pool_settings(), args.replica_settings()).await?;
     replicas.check().await;

@@ -34,6 +34,11 @@ use sea_orm::DatabaseConnection;
 use super::loaders::StoreLoader;
 use super::{AppSchema, ReadConnection, RequestTime};
 use crate::auth::Principal;
+use crate::store::ReadShape;
+
+/// Where a request's loaders read: the connection and the statement shape.
+#[derive(Clone, Copy)]
+struct Read<'a>(&'a DatabaseConnection, ReadShape);
 
 /// Loader tasks queued by the dataloaders of one HTTP request.
 #[derive(Clone, Default)]
@@ -56,8 +61,9 @@ fn queued<L: Send + Sync + 'static>(loader: L, queue: &TaskQueue) -> DataLoader<
     DataLoader::new(loader, move |task| queue.push(task)).delay(Duration::ZERO)
 }
 
-fn prepare(request: Request, db: &DatabaseConnection, queue: &TaskQueue, now: RequestTime, who: &Principal) -> Request {
-    let loader = queued(StoreLoader::new(db.clone()), queue);
+fn prepare(request: Request, read: Read<'_>, queue: &TaskQueue, now: RequestTime, who: &Principal) -> Request {
+    let Read(db, shape) = read;
+    let loader = queued(StoreLoader::new(db.clone(), shape), queue);
     request.data(loader).data(ReadConnection(db.clone())).data(now).data(who.clone())
 }
 
@@ -65,19 +71,21 @@ fn prepare(request: Request, db: &DatabaseConnection, queue: &TaskQueue, now: Re
 /// caller's rights. `db` is the connection the request reads from (its loaders and
 /// listings): a replica for a read-only request, the primary for one that holds a
 /// mutation, whose reads must see its writes (see [`crate::replicas`]). Mutations always
-/// write through the schema's own connection, the primary.
+/// write through the schema's own connection, the primary. `shape` is the statement shape
+/// of per-project reads for the database's layout ([`ReadShape::detect`]).
 pub async fn execute(
     schema: &AppSchema,
     db: &DatabaseConnection,
+    shape: ReadShape,
     batch: BatchRequest,
     who: &Principal,
 ) -> BatchResponse {
     let queue = TaskQueue::default();
     let now = RequestTime(chrono::Utc::now());
     let batch = match batch {
-        BatchRequest::Single(r) => BatchRequest::Single(prepare(r, db, &queue, now, who)),
+        BatchRequest::Single(r) => BatchRequest::Single(prepare(r, Read(db, shape), &queue, now, who)),
         BatchRequest::Batch(rs) => {
-            BatchRequest::Batch(rs.into_iter().map(|r| prepare(r, db, &queue, now, who)).collect())
+            BatchRequest::Batch(rs.into_iter().map(|r| prepare(r, Read(db, shape), &queue, now, who)).collect())
         }
     };
     drive(schema.execute_batch(batch), &queue).await

@@ -20,16 +20,18 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::identity::canonical_json;
-use crate::store;
+use crate::store::{self, ReadShape};
 
 /// Loads every key type from the store.
 pub struct StoreLoader {
     pub(crate) db: DatabaseConnection,
+    /// The statement shape of per-project reads, for the database's layout.
+    pub(crate) shape: ReadShape,
 }
 
 impl StoreLoader {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, shape: ReadShape) -> Self {
+        Self { db, shape }
     }
 }
 

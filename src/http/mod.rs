@@ -59,6 +59,9 @@ pub struct ServerConfig {
     pub live: LiveLimits,
     /// Serve the dashboard at `/` (`serve --no-dashboard` turns it off).
     pub dashboard: bool,
+    /// The statement shape of batched per-project reads: `serve` picks it from the
+    /// database's layout ([`crate::store::ReadShape::detect`]); branches by default.
+    pub read_shape: crate::store::ReadShape,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +74,7 @@ impl Default for ServerConfig {
             cache_max_age: 60,
             live: LiveLimits::default(),
             dashboard: true,
+            read_shape: crate::store::ReadShape::Branches,
         }
     }
 }

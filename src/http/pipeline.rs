@@ -236,12 +236,22 @@ async fn execute_admitted(
     match batch {
         BatchRequest::Single(r) => match refused.first_mut().and_then(refusal) {
             Some(answer) => BatchResponse::Single(answer),
-            None => crate::graphql::execute(&state.schema, read, BatchRequest::Single(r), who).await,
+            None => {
+                crate::graphql::execute(&state.schema, read, state.config.read_shape, BatchRequest::Single(r), who)
+                    .await
+            }
         },
         BatchRequest::Batch(rs) => {
             let admitted: Vec<_> =
                 rs.into_iter().zip(refused.iter()).filter(|(_, e)| e.is_none()).map(|(r, _)| r).collect();
-            let executed = match crate::graphql::execute(&state.schema, read, BatchRequest::Batch(admitted), who).await
+            let executed = match crate::graphql::execute(
+                &state.schema,
+                read,
+                state.config.read_shape,
+                BatchRequest::Batch(admitted),
+                who,
+            )
+            .await
             {
                 BatchResponse::Batch(rs) => rs,
                 BatchResponse::Single(r) => vec![r],

@@ -5,22 +5,21 @@
 //! time_grain, time_bucket DESC)` serves both: the latest bucket is the first entry of the
 //! project's (metric, grain) range, a bucket range is a range scan.
 
+use std::marker::PhantomData;
+
 use chrono::{DateTime, Utc};
 use entity::metrics_breakdown_point::{self, Model as BreakdownPoint};
 use entity::sea_orm_active_enums::TimeGrain;
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
-use super::rows::{query_all, query_per_key};
+use super::per_project::{self, Key, PerProject, ReadShape, Take};
+use super::rows::query_all;
 use super::sql::Sql;
 
-fn select(sql: &mut Sql) {
-    sql.select_all::<metrics_breakdown_point::Entity>();
-}
-
-/// `project_id = p AND metric_key = m AND <grain> AND dimension_key = k`.
-fn push_series(sql: &mut Sql, project: Uuid, metric_key: &str, grain: Option<TimeGrain>, dimension_key: &str) {
-    sql.push(" WHERE project_id = ").bind(project).push(" AND metric_key = ").bind(metric_key);
+/// `AND metric_key = m AND <grain> AND dimension_key = k`: one series of a project.
+fn push_series(sql: &mut Sql, metric_key: &str, grain: Option<TimeGrain>, dimension_key: &str) {
+    sql.push(" AND metric_key = ").bind(metric_key);
     match grain {
         Some(g) => sql.push(" AND time_grain = ").bind_grain(g),
         None => sql.push(" AND time_grain IS NULL AND time_bucket IS NULL"),
@@ -33,23 +32,21 @@ fn push_series(sql: &mut Sql, project: Uuid, metric_key: &str, grain: Option<Tim
 /// bucket). Rows are ordered by dimension value.
 pub async fn latest(
     db: &impl ConnectionTrait,
+    shape: ReadShape,
     projects: &[Uuid],
     metric_key: &str,
     dimension_key: &str,
     grain: Option<TimeGrain>,
 ) -> Result<Vec<Vec<BreakdownPoint>>, DbErr> {
-    query_per_key::<BreakdownPoint>(db, projects.len(), |sql, i| {
-        select(sql);
-        push_series(sql, projects[i], metric_key, grain, dimension_key);
-        if grain.is_some() {
-            // The latest bucket: the first index entry of this series, read backwards.
-            sql.push(" AND time_bucket = (SELECT time_bucket FROM metrics_breakdown_point");
-            push_series(sql, projects[i], metric_key, grain, dimension_key);
-            sql.push(" ORDER BY time_bucket DESC LIMIT 1)");
-        }
-        sql.push(" ORDER BY dimension_value");
-    })
-    .await
+    let read = PerProject::<metrics_breakdown_point::Entity> {
+        keys: projects.iter().map(|&project_id| Key { project_id, after: None }).collect(),
+        filter: Box::new(move |sql| push_series(sql, metric_key, grain, dimension_key)),
+        // Total: a bucket has one row per dimension value (the natural key).
+        order: "dimension_value",
+        take: if grain.is_some() { Take::Greatest("time_bucket") } else { Take::All },
+        entity: PhantomData,
+    };
+    per_project::read(db, shape, &read).await
 }
 
 /// Rows of the given projects at `grain` with a bucket in `[from, to)`, ordered by
@@ -64,7 +61,7 @@ pub async fn range(
     to: DateTime<Utc>,
 ) -> Result<Vec<BreakdownPoint>, DbErr> {
     let mut sql = Sql::new(db.get_database_backend());
-    select(&mut sql);
+    sql.select_all::<metrics_breakdown_point::Entity>();
     sql.push(" WHERE ")
         .in_list("project_id", projects)
         .push(" AND metric_key = ")

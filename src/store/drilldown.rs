@@ -1,4 +1,4 @@
-//! Keyset pages of drilldown rows, one `UNION ALL` branch per (project, cursor).
+//! Keyset pages of drilldown rows, a per-project read ([`per_project`]) per page size.
 //!
 //! Two orders, each an index range scan:
 //! - [`DrilldownOrder::Entity`]: `entity_id ASC NULLS LAST, id` on the spec's
@@ -9,12 +9,14 @@
 //!
 //! NULLS LAST is spelled out so both backends agree (SQLite sorts NULL first in ASC).
 
+use std::marker::PhantomData;
+
 use chrono::{DateTime, Utc};
 use entity::metrics_drilldown::{self, Model as Drilldown};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
-use super::rows::query_per_key;
+use super::per_project::{self, Conditions, Key, PerProject, ReadShape, Take};
 use super::sql::Sql;
 use super::TimeRange;
 
@@ -95,34 +97,33 @@ fn push_after(sql: &mut Sql, c: DrilldownCursor) {
 /// For each request, up to `limit` rows in the filter's order after the request's cursor.
 pub async fn pages(
     db: &impl ConnectionTrait,
+    shape: ReadShape,
     requests: &[PageRequest],
     filter: &DrilldownFilter,
     limit: u64,
 ) -> Result<Vec<Vec<Drilldown>>, DbErr> {
-    query_per_key::<Drilldown>(db, requests.len(), |sql, i| {
-        let r = requests[i];
-        sql.select_all::<metrics_drilldown::Entity>()
-            .push(" WHERE project_id = ")
-            .bind(r.project_id)
-            .push(" AND metric_key = ")
-            .bind(filter.metric_key.as_str())
-            .push(" AND entity_type = ")
-            .bind(filter.entity_type.as_str());
-        if let Some(e) = filter.entity_id {
-            sql.push(" AND entity_id = ").bind(e);
-        }
-        if let Some(r) = &filter.reference_id {
-            sql.push(" AND reference_id = ").bind(r.as_str());
-        }
-        filter.range.push_filter(sql, "time_bucket");
-        if let Some(c) = r.after {
-            push_after(sql, c);
-        }
-        sql.push(match filter.order {
-            DrilldownOrder::Entity => " ORDER BY entity_id ASC NULLS LAST, id ASC",
-            DrilldownOrder::TimeBucketDesc => " ORDER BY time_bucket DESC NULLS LAST, id ASC",
-        });
-        sql.push(" LIMIT ").bind(limit as i64);
-    })
-    .await
+    let after = |c: DrilldownCursor| -> Conditions<'_> { Box::new(move |sql| push_after(sql, c)) };
+    let read = PerProject::<metrics_drilldown::Entity> {
+        keys: requests.iter().map(|r| Key { project_id: r.project_id, after: r.after.map(after) }).collect(),
+        filter: Box::new(move |sql| {
+            sql.push(" AND metric_key = ")
+                .bind(filter.metric_key.as_str())
+                .push(" AND entity_type = ")
+                .bind(filter.entity_type.as_str());
+            if let Some(e) = filter.entity_id {
+                sql.push(" AND entity_id = ").bind(e);
+            }
+            if let Some(r) = &filter.reference_id {
+                sql.push(" AND reference_id = ").bind(r.as_str());
+            }
+            filter.range.push_filter(sql, "time_bucket");
+        }),
+        order: match filter.order {
+            DrilldownOrder::Entity => "entity_id ASC NULLS LAST, id ASC",
+            DrilldownOrder::TimeBucketDesc => "time_bucket DESC NULLS LAST, id ASC",
+        },
+        take: Take::First(limit),
+        entity: PhantomData,
+    };
+    per_project::read(db, shape, &read).await
 }

@@ -12,18 +12,22 @@
 //! - [`trend`]: trend points over a range.
 //! - [`breakdown`]: breakdown rows for the latest bucket or a range.
 //! - [`drilldown`]: keyset pages of drilldown rows.
+//! - [`per_project`]: batched per-project reads, in the statement shape of the layout
+//!   (`UNION ALL` branches on one PostgreSQL and SQLite, one windowed statement on Citus).
 //! - [`layout`]: the write side's conflict targets, read from the catalog per layout.
 //! - [`rows`]: decoding tagged rows of batched statements.
 
 pub mod breakdown;
 pub mod drilldown;
 pub mod layout;
+pub mod per_project;
 pub mod project;
 pub mod rows;
 pub mod sql;
 pub mod summary;
 pub mod trend;
 
+pub use per_project::ReadShape;
 pub use sea_orm::DatabaseConnection;
 
 /// A range of time, half-open `[from, to)`; either end may be open.

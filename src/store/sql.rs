@@ -102,6 +102,11 @@ impl Sql {
     /// entity, so a column added to the entity is read everywhere (rows are decoded by
     /// name into the entity's model), with enum columns read as text.
     pub fn select_all<E: sea_orm::EntityTrait>(&mut self) -> &mut Self {
+        self.select_all_and::<E>("")
+    }
+
+    /// [`Sql::select_all`] with `extra` (`, <expr> AS <name>`) after the entity's columns.
+    pub fn select_all_and<E: sea_orm::EntityTrait>(&mut self, extra: &str) -> &mut Self {
         use sea_orm::{IdenStatic, Iterable};
         let columns: Vec<String> = E::Column::iter()
             .map(|c| match c.as_str() {
@@ -110,7 +115,7 @@ impl Sql {
             })
             .collect();
         let table = E::default().table_name().to_owned();
-        self.push(&format!("SELECT {} FROM {table}", columns.join(", ")))
+        self.push(&format!("SELECT {}{extra} FROM {table}", columns.join(", ")))
     }
 
     pub fn build(self) -> Statement {

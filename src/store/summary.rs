@@ -1,8 +1,10 @@
 //! Summary snapshots: the latest per project, and the newest-first history.
 //!
-//! Both shapes are one `UNION ALL` branch per project, each an index range scan on
-//! `idx_metrics_summary_project_captured (project_id, captured_at DESC)` stopped by its
-//! `LIMIT`.
+//! Both are per-project reads ([`per_project`]) on
+//! `idx_metrics_summary_project_captured (project_id, captured_at DESC)`: on one
+//! PostgreSQL, one index range scan per project stopped by its `LIMIT`.
+
+use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
 use entity::metrics_summary::{self, Model as Summary};
@@ -10,7 +12,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
-use super::rows::query_per_key;
+use super::per_project::{self, Conditions, Key, PerProject, ReadShape, Take};
 use super::sql::Sql;
 use super::TimeRange;
 
@@ -26,20 +28,23 @@ fn push_scope(sql: &mut Sql, scope: Option<&Json>) {
 /// `scope` (`None`: the project-wide snapshot).
 pub async fn latest(
     db: &impl ConnectionTrait,
+    shape: ReadShape,
     projects: &[Uuid],
     at: DateTime<Utc>,
     scope: Option<&Json>,
 ) -> Result<Vec<Option<Summary>>, DbErr> {
-    let rows = query_per_key::<Summary>(db, projects.len(), |sql, i| {
-        sql.select_all::<metrics_summary::Entity>()
-            .push(" WHERE project_id = ")
-            .bind(projects[i])
-            .push(" AND captured_at <= ")
-            .bind_time(at);
-        push_scope(sql, scope);
-        sql.push(" ORDER BY captured_at DESC LIMIT 1");
-    })
-    .await?;
+    let read = PerProject::<metrics_summary::Entity> {
+        keys: projects.iter().map(|&project_id| Key { project_id, after: None }).collect(),
+        filter: Box::new(move |sql| {
+            sql.push(" AND captured_at <= ").bind_time(at);
+            push_scope(sql, scope);
+        }),
+        // Total: a scope has one snapshot per instant (its natural key).
+        order: "captured_at DESC",
+        take: Take::First(1),
+        entity: PhantomData,
+    };
+    let rows = per_project::read::<_, Summary>(db, shape, &read).await?;
     Ok(rows.into_iter().map(|r| r.into_iter().next()).collect())
 }
 
@@ -62,17 +67,14 @@ pub struct PageRequest {
 /// more than the page to learn whether another page follows.
 pub async fn history(
     db: &impl ConnectionTrait,
+    shape: ReadShape,
     requests: &[PageRequest],
     range: TimeRange,
     scope: Option<&Json>,
     limit: u64,
 ) -> Result<Vec<Vec<Summary>>, DbErr> {
-    query_per_key::<Summary>(db, requests.len(), |sql, i| {
-        let r = requests[i];
-        sql.select_all::<metrics_summary::Entity>().push(" WHERE project_id = ").bind(r.project_id);
-        range.push_filter(sql, "captured_at");
-        push_scope(sql, scope);
-        if let Some(c) = r.after {
+    let after = |c: SummaryCursor| -> Conditions<'_> {
+        Box::new(move |sql| {
             // `captured_at <= c` is the index condition; the OR settles ties on id.
             sql.push(" AND captured_at <= ")
                 .bind_time(c.captured_at)
@@ -81,8 +83,17 @@ pub async fn history(
                 .push(" OR id < ")
                 .bind(c.id)
                 .push(")");
-        }
-        sql.push(" ORDER BY captured_at DESC, id DESC LIMIT ").bind(limit as i64);
-    })
-    .await
+        })
+    };
+    let read = PerProject::<metrics_summary::Entity> {
+        keys: requests.iter().map(|r| Key { project_id: r.project_id, after: r.after.map(after) }).collect(),
+        filter: Box::new(move |sql| {
+            range.push_filter(sql, "captured_at");
+            push_scope(sql, scope);
+        }),
+        order: "captured_at DESC, id DESC",
+        take: Take::First(limit),
+        entity: PhantomData,
+    };
+    per_project::read(db, shape, &read).await
 }

@@ -19,6 +19,7 @@ mod operations;
 mod partitions;
 mod properties;
 mod read_api;
+mod read_shapes;
 mod replicas;
 mod retention;
 mod schema;

@@ -32,7 +32,7 @@ impl Loader<BreakdownLatestKey> for StoreLoader {
         let mut out = HashMap::new();
         for ((metric, dim, grain), keys) in group(keys, |k| (k.metric_key.clone(), k.dimension_key.clone(), k.grain)) {
             let projects: Vec<Uuid> = keys.iter().map(|k| k.project_id).collect();
-            let rows = store::breakdown::latest(&self.db, &projects, &metric, &dim, grain).await?;
+            let rows = store::breakdown::latest(&self.db, self.shape, &projects, &metric, &dim, grain).await?;
             out.extend(keys.into_iter().cloned().zip(rows));
         }
         Ok(out)

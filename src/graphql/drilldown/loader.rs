@@ -34,7 +34,7 @@ impl Loader<DrilldownKey> for StoreLoader {
                 .iter()
                 .map(|k| store::drilldown::PageRequest { project_id: k.project_id, after: k.after })
                 .collect();
-            let pages = store::drilldown::pages(&self.db, &requests, &filter, limit).await?;
+            let pages = store::drilldown::pages(&self.db, self.shape, &requests, &filter, limit).await?;
             out.extend(keys.into_iter().cloned().zip(pages));
         }
         Ok(out)

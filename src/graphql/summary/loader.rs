@@ -32,7 +32,7 @@ impl Loader<SummaryKey> for StoreLoader {
         for ((at, scope), keys) in group(keys, |k| (k.at, k.scope.clone())) {
             let projects: Vec<Uuid> = keys.iter().map(|k| k.project_id).collect();
             let scope = scope.map(|s| s.value());
-            let rows = store::summary::latest(&self.db, &projects, at, scope.as_ref()).await?;
+            let rows = store::summary::latest(&self.db, self.shape, &projects, at, scope.as_ref()).await?;
             for (k, row) in keys.into_iter().zip(rows) {
                 if let Some(row) = row {
                     out.insert(k.clone(), row);
@@ -63,7 +63,7 @@ impl Loader<SummaryPageKey> for StoreLoader {
             let requests: Vec<_> =
                 keys.iter().map(|k| store::summary::PageRequest { project_id: k.project_id, after: k.after }).collect();
             let scope = scope.map(|s| s.value());
-            let pages = store::summary::history(&self.db, &requests, range, scope.as_ref(), limit).await?;
+            let pages = store::summary::history(&self.db, self.shape, &requests, range, scope.as_ref(), limit).await?;
             out.extend(keys.into_iter().cloned().zip(pages));
         }
         Ok(out)

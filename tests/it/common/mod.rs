@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 
 use metrics_api::db::{self, PoolSettings, StatementCounter};
 use metrics_api::http::{build_router, run, AppState, ServerConfig};
+use metrics_api::store::ReadShape;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use serde_json::{json, Value};
@@ -147,6 +148,13 @@ impl TestApp {
         Self::start(Backend::Postgres, db, statements, url.to_owned(), Cleanup::Nothing, config).await
     }
 
+    /// A second server with the given settings over this one's database (its own pool
+    /// and statement counter); `finish` leaves the database to the first.
+    pub async fn beside(&self, config: ServerConfig) -> TestApp {
+        let (db, statements) = db::connect(&self.database_url, &PoolSettings::default()).await.expect("open database");
+        Self::start(self.backend, db, statements, self.database_url.clone(), Cleanup::Nothing, config).await
+    }
+
     /// Like [`TestApp::postgres`], with every statement the server runs recorded (for
     /// `EXPLAIN` checks); the statement counter stays at zero.
     pub async fn postgres_recording() -> Option<(TestApp, Arc<StdMutex<Vec<Statement>>>)> {
@@ -196,6 +204,11 @@ impl TestApp {
     ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        // As `serve --read-shape auto` does; a test that asks for a shape keeps it.
+        let mut config = config;
+        if config.read_shape == ReadShape::Branches {
+            config.read_shape = ReadShape::detect(&db).await.expect("read the layout");
+        }
         let router = build_router(AppState::with_config(db.clone(), statements.clone(), config));
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(run(listener, router, async {
