@@ -6,7 +6,9 @@
 #   1. `metrics-bench generate` into `metrics_bench` on the coordinator: plain tables, the
 #      coordinator is then one ordinary PostgreSQL; `metrics-bench load`;
 #   2. Citus in that database on all three nodes, `metrics-api migrate --citus` (the rows
-#      move to the workers), ANALYZE; `metrics-bench load` again.
+#      move to the workers), ANALYZE; `metrics-bench load` again, with the per-project
+#      reads windowed (`serve`'s choice on Citus) and then as UNION ALL branches
+#      (READ_SHAPE=branches), to compare the two shapes on the cluster.
 #
 #   scripts/citus-bench.sh [DIR] [PROJECTS] [DURATION] [CONCURRENCY]    defaults: /tmp/metrics-citus-bench 100 10s 1,16
 #
@@ -40,7 +42,8 @@ sql() { psql -v ON_ERROR_STOP=1 -qAt -h 127.0.0.1 -U postgres -p "$1" -d "$2" -c
 
 rm -rf "$dir"
 scripts/citus-cluster.sh start "$dir" "$port"
-trap 'scripts/citus-cluster.sh stop "$dir"; rm -rf "$dir" "$ndjson"' EXIT
+# KEEP_CLUSTER=1 leaves the cluster running (coordinator on port 9800) for a look by hand.
+[ "${KEEP_CLUSTER:-}" = 1 ] || trap 'scripts/citus-cluster.sh stop "$dir"; rm -rf "$dir" "$ndjson"' EXIT
 
 echo "== one PostgreSQL (the coordinator, plain tables), $projects projects"
 "$bin/metrics-bench" --admin-url "$coord/postgres" --bin "$bin/metrics-api" generate --projects "$projects"
@@ -67,5 +70,8 @@ started=$(date +%s.%N)
 echo "conversion to the citus layout: $(echo "$(date +%s.%N) - $started" | bc) s"
 sql "$port" metrics_bench "ANALYZE"
 sql "$port" metrics_bench "SELECT nodeport, count(*) AS shards, pg_size_pretty(sum(shard_size)) FROM citus_shards WHERE citus_table_type = 'distributed' GROUP BY nodeport ORDER BY nodeport"
+echo "== Citus, per-project reads windowed (what serve picks on a coordinator)"
 "$bin/metrics-bench" --admin-url "$coord/postgres" --bin "$bin/metrics-api" load --duration "$duration" --concurrency "$concurrency"
+echo "== Citus, per-project reads as UNION ALL branches (one PostgreSQL's shape), for comparison"
+READ_SHAPE=branches "$bin/metrics-bench" --admin-url "$coord/postgres" --bin "$bin/metrics-api" load --duration "$duration" --concurrency "$concurrency"
 timed_ingest

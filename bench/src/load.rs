@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use entity::sea_orm_active_enums::TimeGrain;
 use metrics_api::store::drilldown::{DrilldownCursor, DrilldownFilter, DrilldownOrder, PageRequest};
 use metrics_api::store::trend::DimensionFilter;
-use metrics_api::store::{self, TimeRange};
+use metrics_api::store::{self, ReadShape, TimeRange};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -83,6 +83,8 @@ fn walks<C>(n: usize) -> Walks<C> {
 struct Ctx {
     ids: Vec<Uuid>,
     anchor: DateTime<Utc>,
+    /// The server's statement shape for per-project reads, which the baseline runs too.
+    shape: ReadShape,
 }
 
 impl Ctx {
@@ -126,14 +128,14 @@ async fn baseline_request(
             let ids = ctx.pick(w, n, if shape == Shape::Dashboard1 { 1 } else { 50 });
             let (from, to) = ctx.daily();
             store::project::by_ids(db, &ids).await.unwrap();
-            store::summary::latest(db, &ids, Utc::now(), None).await.unwrap();
+            store::summary::latest(db, ctx.shape, &ids, Utc::now(), None).await.unwrap();
             let metrics = ["metric_1".to_owned(), "metric_2".to_owned()];
             store::trend::points(db, &ids, &metrics, TimeGrain::Day, from, to, &DimensionFilter::Exact(json!({})))
                 .await
                 .unwrap();
-            store::breakdown::latest(db, &ids, "wip", "state", Some(TimeGrain::Day)).await.unwrap();
+            store::breakdown::latest(db, ctx.shape, &ids, "wip", "state", Some(TimeGrain::Day)).await.unwrap();
             let reqs: Vec<PageRequest> = ids.iter().map(|p| PageRequest { project_id: *p, after: None }).collect();
-            store::drilldown::pages(db, &reqs, &drill_filter(), 51).await.unwrap();
+            store::drilldown::pages(db, ctx.shape, &reqs, &drill_filter(), 51).await.unwrap();
         }
         Shape::Hourly90 => {
             let ids = ctx.pick(w, n, 1);
@@ -157,7 +159,7 @@ async fn baseline_request(
             }
             store::project::by_ids(db, &[walk.project]).await.unwrap();
             let req = PageRequest { project_id: walk.project, after: walk.cursor };
-            let pages = store::drilldown::pages(db, &[req], &drill_filter(), 101).await.unwrap();
+            let pages = store::drilldown::pages(db, ctx.shape, &[req], &drill_filter(), 101).await.unwrap();
             let rows = &pages[0];
             walk.cursor = if rows.len() > 100 {
                 rows.get(99).map(|r| DrilldownCursor::of(DrilldownOrder::Entity, r))
@@ -277,9 +279,14 @@ async fn statements_per_request(url: &str, ctx: &Ctx, shape: Shape) -> u64 {
     };
     let req = async_graphql::Request::new(q).variables(async_graphql::Variables::from_json(vars));
     let before = counter.get();
-    let resp =
-        metrics_api::graphql::execute(&state.schema, &db, req.into(), &metrics_api::auth::Principal::unrestricted())
-            .await;
+    let resp = metrics_api::graphql::execute(
+        &state.schema,
+        &db,
+        ctx.shape,
+        req.into(),
+        &metrics_api::auth::Principal::unrestricted(),
+    )
+    .await;
     assert!(resp.is_ok(), "{:?}", serde_json::to_string(&resp));
     let n = counter.get() - before;
     db.close().await.ok();
@@ -297,7 +304,14 @@ pub async fn run(admin_url: &str, bin: &str, duration: Duration, concurrencies: 
         .iter()
         .map(|r| r.try_get("", "id").unwrap())
         .collect();
-    let ctx = Arc::new(Ctx { ids, anchor: anchor(&db).await });
+    // `READ_SHAPE` (inherited by the server) measures a shape the layout would not pick.
+    let shape = match std::env::var("READ_SHAPE").as_deref() {
+        Ok("branches") => ReadShape::Branches,
+        Ok("windowed") => ReadShape::Windowed,
+        _ => ReadShape::detect(&db).await.unwrap(),
+    };
+    println!("per-project reads: {}", shape.name());
+    let ctx = Arc::new(Ctx { ids, anchor: anchor(&db).await, shape });
     // CPU is read from /proc for this cluster's processes only: the benchmark's database
     // server must run on this machine.
     let backend: i32 = db

@@ -23,7 +23,8 @@
 //!
 //! Safety: each project and table is one transaction, so a crash leaves every project
 //! before or after a step and a re-run finishes the job; a second run finds nothing to
-//! do. The fold deletes exactly the fine rows it read (locked on PostgreSQL; SQLite's
+//! do. Projects share no rows, so on Citus several run at once, each on its own shard
+//! ([`width`]). The fold deletes exactly the fine rows it read (locked on PostgreSQL; SQLite's
 //! write lock is taken first), so a point written during a run is folded by the next.
 //! Only rows past the horizons are touched. `--dry-run` runs the same steps as savepoints of
 //! one transaction and rolls it back, so it reports exactly what a run would do.
@@ -36,11 +37,13 @@ pub mod expire;
 pub mod fold;
 pub mod partitions;
 pub mod schedule;
+pub mod width;
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 use entity::sea_orm_active_enums::TimeGrain;
+use futures_util::stream::{self, StreamExt};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionSession, TransactionTrait};
 use uuid::Uuid;
 
@@ -191,25 +194,57 @@ where
         None => crate::store::project::list(db, None, u64::MAX >> 1, None).await?.into_iter().map(|p| p.id).collect(),
     };
     report.projects = projects.len() as u64;
-    for p in projects {
-        let txn = db.begin().await?;
-        report.summary.deleted += expire::summaries(&txn, p, now, policy).await?;
-        txn.commit().await?;
-
-        let txn = db.begin().await?;
-        folds.add(downsample::downsample(&txn, p, now, policy, catalog, downsample::Source::Table).await?);
-        txn.commit().await?;
-
-        let txn = db.begin().await?;
-        report.breakdown.deleted += expire::expire_breakdowns(&txn, p, now - policy.breakdown_keep).await?;
-        txn.commit().await?;
-
-        let txn = db.begin().await?;
-        report.drilldown.deleted += expire::expire_drilldowns(&txn, p, now - policy.drilldown_keep).await?;
-        txn.commit().await?;
+    // Projects are independent: on Citus each one's statements reach only its shard, so
+    // several run at once (`width`); elsewhere, and in a dry run's one transaction, one
+    // at a time.
+    let width = if opts.dry_run { 1 } else { width::of(db).await? };
+    let mut steps = stream::iter(projects).map(|p| project_steps(db, p, now, policy, catalog)).buffer_unordered(width);
+    while let Some(done) = steps.next().await {
+        let done = done?;
+        report.summary.deleted += done.summaries;
+        folds.add(done.folds);
+        report.breakdown.deleted += done.breakdowns;
+        report.drilldown.deleted += done.drilldowns;
     }
     folds.into_report(&mut report);
     Ok(report)
+}
+
+/// What the steps did to one project.
+struct ProjectSteps {
+    summaries: u64,
+    folds: downsample::FoldReport,
+    breakdowns: u64,
+    drilldowns: u64,
+}
+
+/// The rules for one project, each table its own transaction.
+async fn project_steps<C>(
+    db: &C,
+    p: Uuid,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    catalog: &Catalog,
+) -> Result<ProjectSteps, DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = db.begin().await?;
+    let summaries = expire::summaries(&txn, p, now, policy).await?;
+    txn.commit().await?;
+
+    let txn = db.begin().await?;
+    let folds = downsample::downsample(&txn, p, now, policy, catalog, downsample::Source::Table).await?;
+    txn.commit().await?;
+
+    let txn = db.begin().await?;
+    let breakdowns = expire::expire_breakdowns(&txn, p, now - policy.breakdown_keep).await?;
+    txn.commit().await?;
+
+    let txn = db.begin().await?;
+    let drilldowns = expire::expire_drilldowns(&txn, p, now - policy.drilldown_keep).await?;
+    txn.commit().await?;
+    Ok(ProjectSteps { summaries, folds, breakdowns, drilldowns })
 }
 
 async fn exec(db: &impl ConnectionTrait, sql: Sql) -> Result<u64, DbErr> {

@@ -15,6 +15,7 @@ use metrics_api::catalog::Catalog;
 use metrics_api::http::ServerConfig;
 use metrics_api::retention::schedule::{run_once, Tick, ADVISORY_LOCK_KEY};
 use metrics_api::retention::{self, Options, Policy};
+use metrics_api::store::ReadShape;
 use metrics_api::web::dashboard;
 use migration::layout::{self, Layout};
 use migration::{Migrator, MigratorTrait};
@@ -39,12 +40,17 @@ fn now() -> DateTime<Utc> {
 
 /// A migrated coordinator converted to the citus layout, and a server over it.
 async fn citus_app(cluster: &CitusCluster) -> TestApp {
+    convert(cluster).await;
+    TestApp::postgres_at(&cluster.coordinator_url(), ServerConfig::default()).await
+}
+
+/// Migrates the coordinator and converts it to the citus layout.
+async fn convert(cluster: &CitusCluster) {
     let db = Database::connect(cluster.coordinator_url()).await.expect("connect to the coordinator");
     Migrator::up(&db, None).await.expect("migrations on the coordinator");
     layout::apply(&db, Layout::Citus).await.expect("citus layout");
     assert_eq!(layout::current(&db).await.unwrap(), Layout::Citus);
     db.close().await.ok();
-    TestApp::postgres_at(&cluster.coordinator_url(), ServerConfig::default()).await
 }
 
 async fn strings(db: &DatabaseConnection, sql: &str) -> Vec<String> {
@@ -384,5 +390,133 @@ async fn a_project_lives_on_one_worker_which_alone_serves_its_dashboard() {
         on_other.close().await.ok();
     }
     assert_eq!(used.len(), 2, "the three demo projects spread over both workers");
+    citus.finish().await;
+}
+
+/// `EXPLAIN` of a recorded statement on the coordinator, as text.
+async fn explain(db: &DatabaseConnection, stmt: &Statement) -> String {
+    let explain = Statement { sql: format!("EXPLAIN (FORMAT TEXT) {}", stmt.sql), ..stmt.clone() };
+    let rows = db.query_all_raw(explain).await.unwrap_or_else(|e| panic!("{e}: {}", stmt.sql));
+    rows.iter().map(|r| r.try_get::<String>("", "QUERY PLAN").unwrap() + "\n").collect()
+}
+
+/// The multi-project batch of [`dashboard_requests`] (its last request).
+fn multi_project_batch() -> (String, Value) {
+    dashboard_requests().pop().expect("the batch")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_reads_are_one_statement_fanned_out_to_the_shards() {
+    let Some(cluster) = CitusCluster::start().await else { return };
+    convert(&cluster).await;
+    let (citus, log) = TestApp::recording_at(&cluster.coordinator_url(), None).await;
+    metrics_api::demo::seed(&citus.db, now()).await.expect("demo data");
+    // The shards the three demo projects live on (the same shard index in every
+    // co-located table).
+    let mut shards = std::collections::BTreeSet::new();
+    for p in demo_projects() {
+        shards.insert(placement(&citus.db, "metrics_summary", &p).await.0);
+    }
+    let (query, vars) = multi_project_batch();
+    let read = |table: &str, statements: &[Statement]| -> Statement {
+        statements
+            .iter()
+            .find(|s| s.sql.contains(&format!("FROM {table} WHERE project_id")) && s.sql.contains("key_idx"))
+            .unwrap_or_else(|| panic!("no per-project read of {table} in {statements:#?}"))
+            .clone()
+    };
+
+    // The per-project reads (latest summary, latest breakdown bucket, drilldown page) are
+    // each one distributed statement: one task per shard holding one of the projects,
+    // which the adaptive executor runs in parallel; no subplan.
+    let answer = citus.data(&query, vars.clone()).await;
+    let windowed: Vec<Statement> = log.lock().unwrap().clone();
+    let (branches, branches_log) = TestApp::recording_at(&cluster.coordinator_url(), Some(ReadShape::Branches)).await;
+    assert_eq!(branches.data(&query, vars.clone()).await, answer, "both shapes answer alike");
+    let unions: Vec<Statement> = branches_log.lock().unwrap().clone();
+    for table in ["metrics_summary", "metrics_breakdown_point", "metrics_drilldown"] {
+        let stmt = read(table, &windowed);
+        assert!(!stmt.sql.contains("UNION ALL") && stmt.sql.contains("OVER (PARTITION BY project_id"), "{}", stmt.sql);
+        let plan = explain(&citus.db, &stmt).await;
+        assert!(plan.contains("Custom Scan (Citus Adaptive)"), "{table}: {plan}");
+        assert!(plan.contains(&format!("Task Count: {}", shards.len())), "{table}, shards {shards:?}: {plan}");
+        assert!(!plan.contains("Distributed Subplan"), "{table}: {plan}");
+
+        // What it replaces: the `UNION ALL` branches are at least one subplan per project
+        // (two for the latest breakdown: its bucket, then its rows), which the
+        // coordinator runs one after the other.
+        let stmt = read(table, &unions);
+        assert!(stmt.sql.contains("UNION ALL"), "{}", stmt.sql);
+        let plan = explain(&citus.db, &stmt).await;
+        let want = if table == "metrics_breakdown_point" { 6 } else { 3 };
+        assert_eq!(plan.matches("Distributed Subplan").count(), want, "{table}: {plan}");
+    }
+    branches.finish().await;
+
+    // Tokens scoped to projects hold on the coordinator as on one PostgreSQL: reads,
+    // batched reads and writes of other projects refused (the same checks as
+    // `security.rs`).
+    let secured = TestApp::postgres_at(&cluster.coordinator_url(), crate::security::secured()).await;
+    crate::security::tokens_are_scoped_to_projects(&secured).await;
+    secured.finish().await;
+    citus.finish().await;
+}
+
+/// Hour and day points of project `p` past the full-resolution horizon at `at`.
+async fn fine_points_past_horizon(db: &DatabaseConnection, p: &str, at: DateTime<Utc>) -> i64 {
+    let from = Policy::default().full_resolution_from(at);
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM metrics_trend_point WHERE project_id = '{p}' \
+         AND time_grain IN ('hour', 'day') AND time_bucket < '{}'",
+        from.to_rfc3339()
+    );
+    count(db, &sql).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_works_on_projects_in_parallel() {
+    let Some(cluster) = CitusCluster::start().await else { return };
+    let citus = citus_app(&cluster).await;
+    // Two at once per worker.
+    assert_eq!(retention::width::of(&citus.db).await.unwrap(), 2 * retention::width::PER_WORKER);
+    metrics_api::demo::seed(&citus.db, now()).await.expect("demo data");
+    let later = now() + Duration::days(60);
+    let mut projects = demo_projects();
+    projects.sort();
+    for p in &projects {
+        assert!(fine_points_past_horizon(&citus.db, p, later).await > 0, "{p} has points to fold");
+    }
+
+    // Another transaction holds the trend rows of the project a sequential run would
+    // take first: its fold waits for them, the other projects' do not.
+    let held = &projects[0];
+    let holder = citus.db.begin().await.unwrap();
+    holder
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT id FROM metrics_trend_point WHERE project_id = '{held}' FOR UPDATE"),
+        ))
+        .await
+        .unwrap();
+    let db = citus.db.clone();
+    let run = tokio::spawn(async move {
+        let opts = Options { now: later, project: None, dry_run: false };
+        retention::run(&db, &Catalog::default(), &Policy::default(), opts).await
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for p in &projects[1..] {
+        while fine_points_past_horizon(&citus.db, p, later).await > 0 {
+            assert!(std::time::Instant::now() < deadline, "{p} was not folded while {held} was held");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    assert!(!run.is_finished(), "the run waits for the held project");
+    assert!(fine_points_past_horizon(&citus.db, held, later).await > 0);
+
+    holder.rollback().await.unwrap();
+    let report = run.await.unwrap().expect("retention");
+    assert_eq!(report.projects, 3);
+    assert!(report.folded() > 0, "{report:?}");
+    assert_eq!(fine_points_past_horizon(&citus.db, held, later).await, 0, "the held project folded once released");
     citus.finish().await;
 }

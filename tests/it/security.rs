@@ -24,7 +24,7 @@ fn auth() -> AuthConfig {
     AuthConfig::hs256(SECRET, Some(ISSUER.into()), Some(AUDIENCE.into())).unwrap()
 }
 
-fn secured() -> ServerConfig {
+pub(crate) fn secured() -> ServerConfig {
     ServerConfig { auth: Some(Arc::new(auth())), ..ServerConfig::default() }
 }
 
@@ -54,7 +54,7 @@ fn code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"].as_str().unwrap_or_default()
 }
 
-async fn tokens_are_scoped_to_projects(app: &TestApp) {
+pub(crate) async fn tokens_are_scoped_to_projects(app: &TestApp) {
     let (a, b) = (pid(1), pid(2));
     fixtures::project(&app.db, a, "A").await;
     fixtures::project(&app.db, b, "B").await;

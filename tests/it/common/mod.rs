@@ -143,8 +143,11 @@ impl TestApp {
     /// A server with the given settings over the PostgreSQL database at `url`, as it is
     /// (migrated or not): for servers over a database the test built itself, such as a
     /// Citus coordinator. `finish` leaves the database in place.
+    /// The read shape is the layout's, as `serve --read-shape auto` picks it.
     pub async fn postgres_at(url: &str, config: ServerConfig) -> TestApp {
         let (db, statements) = db::connect(url, &PoolSettings::default()).await.expect("open postgres");
+        let read_shape = ReadShape::detect(&db).await.expect("read the layout");
+        let config = ServerConfig { read_shape, ..config };
         Self::start(Backend::Postgres, db, statements, url.to_owned(), Cleanup::Nothing, config).await
     }
 
@@ -159,17 +162,34 @@ impl TestApp {
     /// `EXPLAIN` checks); the statement counter stays at zero.
     pub async fn postgres_recording() -> Option<(TestApp, Arc<StdMutex<Vec<Statement>>>)> {
         let name = Self::fresh_postgres_database().await?;
-        let url = database_url(&name);
-        let (mut db, statements) = db::connect(&url, &PoolSettings::default()).await.expect("open postgres");
+        Some(Self::recording(&database_url(&name), Cleanup::Database(name), None).await)
+    }
+
+    /// Like [`TestApp::postgres_at`], with every statement the server runs recorded, and
+    /// the given read shape (`None`: the layout's).
+    pub async fn recording_at(url: &str, shape: Option<ReadShape>) -> (TestApp, Arc<StdMutex<Vec<Statement>>>) {
+        Self::recording(url, Cleanup::Nothing, shape).await
+    }
+
+    async fn recording(
+        url: &str,
+        cleanup: Cleanup,
+        shape: Option<ReadShape>,
+    ) -> (TestApp, Arc<StdMutex<Vec<Statement>>>) {
+        let (mut db, statements) = db::connect(url, &PoolSettings::default()).await.expect("open postgres");
+        let read_shape = match shape {
+            Some(shape) => shape,
+            None => ReadShape::detect(&db).await.expect("read the layout"),
+        };
         let log = Arc::new(StdMutex::new(Vec::new()));
         let sink = log.clone();
         db.set_metric_callback(move |info| sink.lock().unwrap().push(info.statement.clone()));
         // EXPLAIN checks run one large query on purpose: no complexity cap.
         let limits = metrics_api::graphql::limits::QueryLimits { max_complexity: usize::MAX, ..Default::default() };
         let schema = metrics_api::graphql::SchemaConfig { query_limits: limits, ..Default::default() };
-        let config = ServerConfig { schema, ..ServerConfig::default() };
-        let app = Self::start(Backend::Postgres, db, statements, url, Cleanup::Database(name), config).await;
-        Some((app, log))
+        let config = ServerConfig { schema, read_shape, ..ServerConfig::default() };
+        let app = Self::start(Backend::Postgres, db, statements, url.to_owned(), cleanup, config).await;
+        (app, log)
     }
 
     /// Creates an empty, migrated PostgreSQL database and returns its name.
@@ -204,11 +224,6 @@ impl TestApp {
     ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        // As `serve --read-shape auto` does; a test that asks for a shape keeps it.
-        let mut config = config;
-        if config.read_shape == ReadShape::Branches {
-            config.read_shape = ReadShape::detect(&db).await.expect("read the layout");
-        }
         let router = build_router(AppState::with_config(db.clone(), statements.clone(), config));
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(run(listener, router, async {

@@ -1,0 +1,37 @@
+//! How many projects a retention run works on at once.
+//!
+//! On Citus every statement of a project's steps carries `project_id = $p` and runs on
+//! the one worker holding that project's shards, so projects on different workers are
+//! retained in parallel, each in its own transactions, as the workers' cores allow.
+//! Two per worker keeps each worker busy while the other waits on its round trip; the
+//! cap keeps the run from taking the connection pool a server shares with its requests.
+//!
+//! On one PostgreSQL and on SQLite a run stays one project at a time: the same server
+//! serves the dashboards, and the run is a background job with no deadline.
+
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
+
+/// Projects per worker node running at once on Citus.
+pub const PER_WORKER: usize = 2;
+
+/// At most this many projects at once, whatever the cluster's size.
+pub const MAX: usize = 8;
+
+/// The width of a run over `db`: 1, or on a Citus coordinator [`PER_WORKER`] per active
+/// worker, at most [`MAX`].
+pub async fn of(db: &impl ConnectionTrait) -> Result<usize, DbErr> {
+    if migration::layout::current(db).await? != migration::layout::Layout::Citus {
+        return Ok(1);
+    }
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) AS n FROM pg_dist_node WHERE isactive AND noderole = 'primary' AND groupid <> 0",
+        ))
+        .await?;
+    let workers: i64 = match row {
+        Some(r) => r.try_get("", "n")?,
+        None => 0,
+    };
+    Ok((workers.max(1) as usize * PER_WORKER).min(MAX))
+}
