@@ -10,7 +10,7 @@
 #      reads windowed (`serve`'s choice on Citus) and then as UNION ALL branches
 #      (READ_SHAPE=branches), to compare the two shapes on the cluster.
 #
-#   scripts/citus-bench.sh [DIR] [PROJECTS] [DURATION] [CONCURRENCY]    defaults: /tmp/metrics-citus-bench 100 10s 1,16
+#   [CACHED_CONNS=N] [EXECUTOR_POOL=N] scripts/citus-bench.sh [DIR] [PROJECTS] [DURATION] [CONCURRENCY]    defaults: /tmp/metrics-citus-bench 100 10s 1,16
 #
 # Needs builds of both (release by default; BIN_DIR=target/debug for debug ones), Citus
 # installed and root (runuser). Stops and removes the cluster at the end.
@@ -39,6 +39,10 @@ timed_ingest() {
   echo "ingest of 20,000 rows (20 projects, batches of 1,000): $(echo "$(date +%s.%N) - $started" | bc) s"
 }
 sql() { psql -v ON_ERROR_STOP=1 -qAt -h 127.0.0.1 -U postgres -p "$1" -d "$2" -c "$3"; }
+# At concurrency 16 a 50-project dashboard on Citus queues for the server's 16 pool
+# connections longer than the default 2 s acquire timeout, which sheds it (503) and stops
+# the bench: wait instead, on both sides alike (inherited by the servers the bench starts).
+export DB_ACQUIRE_TIMEOUT=${DB_ACQUIRE_TIMEOUT:-60s}
 
 rm -rf "$dir"
 scripts/citus-cluster.sh start "$dir" "$port"
@@ -65,6 +69,22 @@ sql "$port" metrics_bench "SELECT citus_set_coordinator_host('127.0.0.1', $port)
 for p in $((port + 1)) $((port + 2)); do
   sql "$port" metrics_bench "SELECT citus_add_node('127.0.0.1', $p)" >/dev/null
 done
+# CACHED_CONNS=N: connections each coordinator session keeps open to every worker between
+# statements (citus.max_cached_conns_per_worker, Citus's default 1), for the servers'
+# sessions in this database; see docs/SCALING.md, "Operating a Citus cluster".
+# EXECUTOR_POOL=N: connections one statement may open to each worker to run its shard
+# tasks in parallel (citus.max_adaptive_executor_pool_size, Citus's default 16). The
+# servers set it to 1 on their own sessions (CITUS_EXECUTOR_POOL); the default here gives
+# the baseline's sessions the same, so both sides run alike.
+EXECUTOR_POOL=${EXECUTOR_POOL-1}
+if [ -n "${CACHED_CONNS:-}" ]; then
+  sql "$port" metrics_bench "ALTER DATABASE metrics_bench SET citus.max_cached_conns_per_worker = $CACHED_CONNS"
+  echo "citus.max_cached_conns_per_worker = $CACHED_CONNS"
+fi
+if [ -n "${EXECUTOR_POOL:-}" ]; then
+  sql "$port" metrics_bench "ALTER DATABASE metrics_bench SET citus.max_adaptive_executor_pool_size = $EXECUTOR_POOL"
+  echo "citus.max_adaptive_executor_pool_size = $EXECUTOR_POOL"
+fi
 started=$(date +%s.%N)
 "$bin/metrics-api" migrate --citus --database-url "$coord/metrics_bench"
 echo "conversion to the citus layout: $(echo "$(date +%s.%N) - $started" | bc) s"

@@ -93,11 +93,28 @@ pub struct PoolSettings {
     /// Open no connection until one is needed: a read replica that is down at start
     /// must not stop the server (see [`crate::replicas`]).
     pub lazy: bool,
+    /// On a Citus coordinator, the connections one statement may open to each worker
+    /// (`citus.max_adaptive_executor_pool_size`, set on each of the pool's connections;
+    /// `None` leaves the database's setting). See [`CITUS_EXECUTOR_POOL`].
+    pub citus_executor_pool: Option<u32>,
 }
+
+/// One connection per worker per statement: the API runs many small statements at once,
+/// and Citus's default (up to 16 per worker, opened for each multi-shard statement) made
+/// the workers fork a backend for most shard tasks. Measured on the dashboard mix
+/// (docs/PERFORMANCE.md, "Citus"): a 50-project dashboard at concurrency 16 went from 3
+/// to 9 requests per second. Statements still run on every worker they reach at once.
+pub const CITUS_EXECUTOR_POOL: u32 = 1;
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(2), statement_timeout: None, lazy: false }
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(2),
+            statement_timeout: None,
+            lazy: false,
+            citus_executor_pool: Some(CITUS_EXECUTOR_POOL),
+        }
     }
 }
 
@@ -124,6 +141,9 @@ pub async fn connect(
         let ms = t.as_millis().to_string();
         opts.map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", ms.clone())]));
     }
+    if let Some(n) = settings.citus_executor_pool {
+        opts.map_sqlx_postgres_pool_opts(move |pool| pool.after_connect(move |conn, _| citus_session(conn, n)));
+    }
     let mut conn = Database::connect(opts).await.map_err(|e| classify(&url, e))?;
     if conn.get_database_backend() == DbBackend::Sqlite && !settings.lazy {
         conn.execute_unprepared("PRAGMA journal_mode=WAL").await.map_err(|e| classify(&url, e))?;
@@ -135,6 +155,24 @@ pub async fn connect(
         crate::observe::statement_ran();
     });
     Ok((conn, counter))
+}
+
+/// Sets the Citus executor's pool size on a new connection, where the database has the
+/// Citus extension (a statement on connect only; elsewhere it sets nothing).
+fn citus_session(
+    conn: &mut sea_orm::sqlx::PgConnection,
+    pool_size: u32,
+) -> futures_util::future::BoxFuture<'_, Result<(), sea_orm::sqlx::Error>> {
+    Box::pin(async move {
+        sea_orm::sqlx::query(
+            "SELECT set_config('citus.max_adaptive_executor_pool_size', $1, false) \
+             FROM pg_extension WHERE extname = 'citus'",
+        )
+        .bind(pool_size.to_string())
+        .execute(conn)
+        .await
+        .map(|_| ())
+    })
 }
 
 fn classify(url: &str, err: sea_orm::DbErr) -> ConnectError {

@@ -326,6 +326,11 @@ pub struct LimitArgs {
     /// How long a request waits for a database connection before `SERVICE_UNAVAILABLE`.
     #[arg(long, env = "DB_ACQUIRE_TIMEOUT", default_value_t = human(PoolSettings::default().acquire_timeout))]
     pub db_acquire_timeout: humantime::Duration,
+    /// On a Citus coordinator: the connections one statement may open to each worker
+    /// (`citus.max_adaptive_executor_pool_size` on the server's sessions); 0 leaves the
+    /// database's setting (Citus's default is 16).
+    #[arg(long, env = "CITUS_EXECUTOR_POOL", default_value_t = crate::db::CITUS_EXECUTOR_POOL)]
+    pub citus_executor_pool: u32,
     /// Refuse introspection (`__schema`, `__type`).
     #[arg(long, env = "NO_INTROSPECTION")]
     pub no_introspection: bool,
@@ -406,6 +411,7 @@ impl LimitArgs {
         PoolSettings {
             acquire_timeout: self.db_acquire_timeout.into(),
             statement_timeout: Some(self.request_timeout.into()),
+            citus_executor_pool: (self.citus_executor_pool > 0).then_some(self.citus_executor_pool),
             ..PoolSettings::default()
         }
     }

@@ -417,6 +417,14 @@ async fn batched_reads_are_one_statement_fanned_out_to_the_shards() {
     for p in demo_projects() {
         shards.insert(placement(&citus.db, "metrics_summary", &p).await.0);
     }
+    // The server's sessions run one connection per worker per statement
+    // (`db::CITUS_EXECUTOR_POOL`); a plain PostgreSQL's are left alone.
+    let setting = "SELECT current_setting('citus.max_adaptive_executor_pool_size', true) AS s";
+    assert_eq!(strings(&citus.db, setting).await, ["1"]);
+    if let Some(plain) = TestApp::postgres().await {
+        assert_eq!(strings(&plain.db, setting).await, [""], "no Citus setting without Citus");
+        plain.finish().await;
+    }
     let (query, vars) = multi_project_batch();
     let read = |table: &str, statements: &[Statement]| -> Statement {
         statements
