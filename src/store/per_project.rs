@@ -94,42 +94,50 @@ pub struct PerProject<'a, E> {
 ///
 /// Statements hold at most [`MAX_KEYS_PER_STATEMENT`] keys (SQLite's compound-select
 /// cap); a windowed statement also holds each project once, so a batch that pages one
-/// project twice (two aliases with different cursors) takes one more statement.
+/// project at several positions (aliases with different cursors) takes as many
+/// statements as the most positions of one project, whatever the order of the keys.
 pub async fn read<E: EntityTrait, M: FromQueryResult>(
     db: &impl ConnectionTrait,
     shape: ReadShape,
     read: &PerProject<'_, E>,
 ) -> Result<Vec<Vec<M>>, DbErr> {
-    let mut out: Vec<Vec<M>> = Vec::with_capacity(read.keys.len());
+    let mut out: Vec<Vec<M>> = (0..read.keys.len()).map(|_| Vec::new()).collect();
     for chunk in chunks(&read.keys, shape) {
         let mut sql = Sql::new(db.get_database_backend());
         match shape {
-            ReadShape::Branches => branches(&mut sql, read, chunk.clone()),
-            ReadShape::Windowed => windowed(&mut sql, read, chunk.clone()),
+            ReadShape::Branches => branches(&mut sql, read, &chunk),
+            ReadShape::Windowed => windowed(&mut sql, read, &chunk),
         }
-        out.extend(query_tagged::<M>(db, sql.build(), chunk.len()).await?);
+        let rows = query_tagged::<M>(db, sql.build(), chunk.len()).await?;
+        for (i, rows) in chunk.into_iter().zip(rows) {
+            out[i] = rows;
+        }
     }
     Ok(out)
 }
 
-/// Consecutive ranges of keys, one per statement.
-fn chunks(keys: &[Key<'_>], shape: ReadShape) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut seen = HashSet::new();
+/// The keys of each statement, as positions in `keys`: consecutive runs for the
+/// branches; for the windowed shape, each key in the first statement that does not hold
+/// its project yet.
+fn chunks(keys: &[Key<'_>], shape: ReadShape) -> Vec<Vec<usize>> {
+    let mut out: Vec<(Vec<usize>, HashSet<Uuid>)> = Vec::new();
     for (i, k) in keys.iter().enumerate() {
-        let repeat = shape == ReadShape::Windowed && !seen.insert(k.project_id);
-        if i - start == MAX_KEYS_PER_STATEMENT || repeat {
-            out.push(start..i);
-            start = i;
-            seen.clear();
-            seen.insert(k.project_id);
+        let fits = |(chunk, projects): &&mut (Vec<usize>, HashSet<Uuid>)| {
+            chunk.len() < MAX_KEYS_PER_STATEMENT && (shape == ReadShape::Branches || !projects.contains(&k.project_id))
+        };
+        let slot = match shape {
+            ReadShape::Branches => out.last_mut().filter(|c| fits(c)),
+            ReadShape::Windowed => out.iter_mut().find(|c| fits(c)),
+        };
+        match slot {
+            Some((chunk, projects)) => {
+                chunk.push(i);
+                projects.insert(k.project_id);
+            }
+            None => out.push((vec![i], HashSet::from([k.project_id]))),
         }
     }
-    if start < keys.len() {
-        out.push(start..keys.len());
-    }
-    out
+    out.into_iter().map(|(chunk, _)| chunk).collect()
 }
 
 /// `SELECT <E's columns><extra> FROM <E's table>`.
@@ -138,9 +146,9 @@ fn select<E: EntityTrait>(sql: &mut Sql, extra: &str) {
 }
 
 /// One `UNION ALL` branch per key, tagged with its position in the chunk.
-fn branches<E: EntityTrait>(sql: &mut Sql, read: &PerProject<'_, E>, chunk: std::ops::Range<usize>) {
+fn branches<E: EntityTrait>(sql: &mut Sql, read: &PerProject<'_, E>, chunk: &[usize]) {
     let table = E::default().table_name().to_owned();
-    for (n, i) in chunk.enumerate() {
+    for (n, &i) in chunk.iter().enumerate() {
         let key = &read.keys[i];
         if n > 0 {
             sql.push(" UNION ALL ");
@@ -169,8 +177,8 @@ fn branches<E: EntityTrait>(sql: &mut Sql, read: &PerProject<'_, E>, chunk: std:
 }
 
 /// One statement for the chunk's projects (each once), ranked per project.
-fn windowed<E: EntityTrait>(sql: &mut Sql, read: &PerProject<'_, E>, chunk: std::ops::Range<usize>) {
-    let keys = &read.keys[chunk];
+fn windowed<E: EntityTrait>(sql: &mut Sql, read: &PerProject<'_, E>, chunk: &[usize]) {
+    let keys: Vec<&Key<'_>> = chunk.iter().map(|&i| &read.keys[i]).collect();
     sql.push("SELECT CASE project_id");
     for (n, key) in keys.iter().enumerate() {
         sql.push(" WHEN ").bind(key.project_id).push(&format!(" THEN CAST({n} AS BIGINT)"));
@@ -194,7 +202,7 @@ fn windowed<E: EntityTrait>(sql: &mut Sql, read: &PerProject<'_, E>, chunk: std:
             sql.in_list("project_id", &fresh);
             first = false;
         }
-        for key in keys {
+        for key in &keys {
             if let Some(after) = &key.after {
                 sql.push(if first { "(" } else { " OR (" });
                 sql.push("project_id = ").bind(key.project_id);
@@ -216,4 +224,31 @@ fn windowed<E: EntityTrait>(sql: &mut Sql, read: &PerProject<'_, E>, chunk: std:
         }
     }
     sql.push(" ORDER BY key_idx, ").push(read.order);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(project: u128, paged: bool) -> Key<'static> {
+        let after: Option<Conditions<'static>> = paged.then(|| Box::new(|_: &mut Sql| {}) as Conditions<'static>);
+        Key { project_id: Uuid::from_u128(project), after }
+    }
+
+    #[test]
+    fn a_windowed_statement_holds_each_project_once_whatever_the_key_order() {
+        // Two positions of each of two projects, interleaved: two statements, not four.
+        let keys = vec![key(1, true), key(1, false), key(2, true), key(2, false), key(3, false)];
+        assert_eq!(chunks(&keys, ReadShape::Windowed), vec![vec![0, 2, 4], vec![1, 3]]);
+        assert_eq!(chunks(&keys, ReadShape::Branches), vec![vec![0, 1, 2, 3, 4]]);
+    }
+
+    #[test]
+    fn statements_hold_at_most_the_key_cap() {
+        let keys: Vec<Key<'static>> = (0..MAX_KEYS_PER_STATEMENT as u128 + 1).map(|p| key(p, false)).collect();
+        for shape in [ReadShape::Branches, ReadShape::Windowed] {
+            let sizes: Vec<usize> = chunks(&keys, shape).iter().map(Vec::len).collect();
+            assert_eq!(sizes, vec![MAX_KEYS_PER_STATEMENT, 1], "{shape:?}");
+        }
+    }
 }
