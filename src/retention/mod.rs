@@ -40,6 +40,7 @@ pub mod schedule;
 pub mod width;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use entity::sea_orm_active_enums::TimeGrain;
@@ -169,15 +170,16 @@ pub struct Report {
 pub async fn run(db: &DatabaseConnection, catalog: &Catalog, policy: &Policy, opts: Options) -> Result<Report, DbErr> {
     if opts.dry_run {
         let outer = db.begin().await?;
-        let report = run_steps(&outer, catalog, policy, opts).await;
+        // One transaction: one project at a time.
+        let report = run_steps(&outer, catalog, policy, opts, 1).await;
         outer.rollback().await?;
         report
     } else {
-        run_steps(db, catalog, policy, opts).await
+        run_steps(db, catalog, policy, opts, width::of(db).await?).await
     }
 }
 
-async fn run_steps<C>(db: &C, catalog: &Catalog, policy: &Policy, opts: Options) -> Result<Report, DbErr>
+async fn run_steps<C>(db: &C, catalog: &Catalog, policy: &Policy, opts: Options, width: usize) -> Result<Report, DbErr>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -197,14 +199,38 @@ where
     // Projects are independent: on Citus each one's statements reach only its shard, so
     // several run at once (`width`); elsewhere, and in a dry run's one transaction, one
     // at a time.
-    let width = if opts.dry_run { 1 } else { width::of(db).await? };
-    let mut steps = stream::iter(projects).map(|p| project_steps(db, p, now, policy, catalog)).buffer_unordered(width);
-    while let Some(done) = steps.next().await {
-        let done = done?;
-        report.summary.deleted += done.summaries;
-        folds.add(done.folds);
-        report.breakdown.deleted += done.breakdowns;
-        report.drilldown.deleted += done.drilldowns;
+    let stop = AtomicBool::new(false);
+    let stop = &stop;
+    let mut steps = stream::iter(projects)
+        .map(|p| async move {
+            if stop.load(Ordering::Relaxed) {
+                return (p, Ok(None));
+            }
+            (p, project_steps(db, p, now, policy, catalog).await.map(Some))
+        })
+        .buffer_unordered(width);
+    // After a failure no project starts, and those under way finish (each step is its own
+    // transaction: done or rolled back whole); the run then fails with the first error,
+    // its project logged.
+    let mut failed: Option<DbErr> = None;
+    while let Some((p, done)) = steps.next().await {
+        match done {
+            Ok(None) => {}
+            Ok(Some(done)) => {
+                report.summary.deleted += done.summaries;
+                folds.add(done.folds);
+                report.breakdown.deleted += done.breakdowns;
+                report.drilldown.deleted += done.drilldowns;
+            }
+            Err(e) => {
+                tracing::warn!(project = %p, error = %e, "retention failed for a project");
+                stop.store(true, Ordering::Relaxed);
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e);
     }
     folds.into_report(&mut report);
     Ok(report)

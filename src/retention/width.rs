@@ -4,12 +4,13 @@
 //! the one worker holding that project's shards, so projects on different workers are
 //! retained in parallel, each in its own transactions, as the workers' cores allow.
 //! Two per worker keeps each worker busy while the other waits on its round trip; the
-//! cap keeps the run from taking the connection pool a server shares with its requests.
+//! caps keep the run from taking the connection pool a server shares with its requests:
+//! at most a quarter of it, and never more than [`MAX`].
 //!
 //! On one PostgreSQL and on SQLite a run stays one project at a time: the same server
 //! serves the dashboards, and the run is a background job with no deadline.
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
 /// Projects per worker node running at once on Citus.
 pub const PER_WORKER: usize = 2;
@@ -18,8 +19,8 @@ pub const PER_WORKER: usize = 2;
 pub const MAX: usize = 8;
 
 /// The width of a run over `db`: 1, or on a Citus coordinator [`PER_WORKER`] per active
-/// worker, at most [`MAX`].
-pub async fn of(db: &impl ConnectionTrait) -> Result<usize, DbErr> {
+/// worker, at most [`MAX`] and a quarter of the pool.
+pub async fn of(db: &DatabaseConnection) -> Result<usize, DbErr> {
     if migration::layout::current(db).await? != migration::layout::Layout::Citus {
         return Ok(1);
     }
@@ -33,5 +34,6 @@ pub async fn of(db: &impl ConnectionTrait) -> Result<usize, DbErr> {
         Some(r) => r.try_get("", "n")?,
         None => 0,
     };
-    Ok((workers.max(1) as usize * PER_WORKER).min(MAX))
+    let pool = db.get_postgres_connection_pool().options().get_max_connections() as usize;
+    Ok((workers.max(1) as usize * PER_WORKER).min(MAX).min(pool / 4).max(1))
 }

@@ -74,8 +74,8 @@ pub enum Take {
     All,
     /// The first `n` rows.
     First(u64),
-    /// The rows whose value of the column equals the project's greatest (the newest
-    /// bucket).
+    /// The rows whose value of the column equals the project's greatest non-null one (the
+    /// newest bucket). Keys of such a read carry no cursor.
     Greatest(&'static str),
 }
 
@@ -84,7 +84,8 @@ pub enum Take {
 pub struct PerProject<'a, E> {
     pub keys: Vec<Key<'a>>,
     pub filter: Conditions<'a>,
-    /// An `ORDER BY` list that is total within a project (it ends with a unique column).
+    /// An `ORDER BY` list that is total over a project's rows that match `filter` (with
+    /// the filter, a natural key makes it unique), so both shapes agree on ties.
     pub order: &'static str,
     pub take: Take,
     pub entity: PhantomData<E>,
@@ -101,6 +102,10 @@ pub async fn read<E: EntityTrait, M: FromQueryResult>(
     shape: ReadShape,
     read: &PerProject<'_, E>,
 ) -> Result<Vec<Vec<M>>, DbErr> {
+    debug_assert!(
+        !matches!(read.take, Take::Greatest(_)) || read.keys.iter().all(|k| k.after.is_none()),
+        "the newest-bucket read takes no cursor"
+    );
     let mut out: Vec<Vec<M>> = (0..read.keys.len()).map(|_| Vec::new()).collect();
     for chunk in chunks(&read.keys, shape) {
         let mut sql = Sql::new(db.get_database_backend());
@@ -166,7 +171,8 @@ fn branches<E: EntityTrait>(sql: &mut Sql, read: &PerProject<'_, E>, chunk: &[us
             // backwards.
             sql.push(&format!(" AND {col} = (SELECT {col} FROM {table} WHERE project_id = ")).bind(key.project_id);
             (read.filter)(sql);
-            sql.push(&format!(" ORDER BY {col} DESC LIMIT 1)"));
+            // Non-null: PostgreSQL sorts NULL first in DESC, SQLite last.
+            sql.push(&format!(" AND {col} IS NOT NULL ORDER BY {col} DESC LIMIT 1)"));
         }
         sql.push(" ORDER BY ").push(read.order);
         if let Take::First(n) = read.take {
@@ -193,6 +199,9 @@ fn windowed<E: EntityTrait>(sql: &mut Sql, read: &PerProject<'_, E>, chunk: &[us
     let projects: Vec<Uuid> = keys.iter().map(|k| k.project_id).collect();
     sql.push(" WHERE ").in_list("project_id", &projects);
     (read.filter)(sql);
+    if let Take::Greatest(col) = read.take {
+        sql.push(&format!(" AND {col} IS NOT NULL"));
+    }
     if keys.iter().any(|k| k.after.is_some()) {
         // Each project after its own cursor; projects without one read from the start.
         sql.push(" AND (");

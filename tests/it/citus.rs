@@ -461,6 +461,20 @@ async fn batched_reads_are_one_statement_fanned_out_to_the_shards() {
     }
     branches.finish().await;
 
+    // A second page: each project's cursor is a term of the same statement, which still
+    // goes down whole, one task per shard.
+    let after = answer["projects"][0]["drilldown"]["edges"][9]["cursor"].clone();
+    let pages = r#"query($ids: [UUID!]!, $after: String) { projects(ids: $ids) {
+        drilldown(metricKey: "task_cycle_time", entityType: "task", first: 5, after: $after) { edges { node { id } } } } }"#;
+    log.lock().unwrap().clear();
+    let page = citus.data(pages, json!({ "ids": vars["ids"], "after": after })).await;
+    assert!(!page["projects"][0]["drilldown"]["edges"].as_array().unwrap().is_empty(), "{page:#}");
+    let statements: Vec<Statement> = log.lock().unwrap().clone();
+    let stmt = read("metrics_drilldown", &statements);
+    assert!(stmt.sql.contains(" OR (project_id = "), "{}", stmt.sql);
+    let plan = explain(&citus.db, &stmt).await;
+    assert!(plan.contains(&format!("Task Count: {}", shards.len())) && !plan.contains("Distributed Subplan"), "{plan}");
+
     // Tokens scoped to projects hold on the coordinator as on one PostgreSQL: reads,
     // batched reads and writes of other projects refused (the same checks as
     // `security.rs`).

@@ -6,9 +6,13 @@
 //! cases the demo data lacks: ties, rows without a bucket or entity, scopes, cursors, and
 //! one project paged twice in a request.
 
+use entity::metrics_breakdown_point;
+use entity::sea_orm_active_enums::TimeGrain;
 use metrics_api::http::ServerConfig;
 use metrics_api::store::ReadShape;
+use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 use crate::common::TestApp;
 
@@ -87,6 +91,22 @@ async fn alike(branches: &TestApp, windowed: &TestApp, vars: Value, more: u64) -
 async fn both_shapes_answer_alike(app: &TestApp) {
     let written = app.data(WRITE, rows()).await;
     assert!(written["upsertDrilldowns"]["inserted"].as_u64().unwrap() > 0, "{written}");
+    // A row a SQL writer left without a bucket at a grain (the API refuses to write one):
+    // the newest bucket is the newest non-null one, in both shapes and on both backends
+    // (PostgreSQL sorts NULL first in DESC, SQLite last).
+    let stray = metrics_breakdown_point::ActiveModel {
+        id: Set(Uuid::from_u128(0xbad)),
+        project_id: Set(P[0].parse().unwrap()),
+        metric_key: Set("wip".into()),
+        time_grain: Set(Some(TimeGrain::Day)),
+        time_bucket: Set(None),
+        dimension_key: Set("state".into()),
+        dimension_value: Set("stray".into()),
+        value_numeric: Set(Some(1.0)),
+        value_json: Set(None),
+        computed_at: Set(chrono::Utc::now()),
+    };
+    stray.insert(&app.db).await.expect("a row without a bucket");
     let windowed = app.beside(ServerConfig { read_shape: ReadShape::Windowed, ..ServerConfig::default() }).await;
 
     let first = alike(app, &windowed, json!({ "ids": P }), 0).await;
@@ -95,6 +115,7 @@ async fn both_shapes_answer_alike(app: &TestApp) {
     assert_eq!(p0["scoped"]["payload"], json!({ "team": 2 }), "{p0:#}");
     assert_eq!(p0["ranged"]["edges"].as_array().unwrap().len(), 2, "{p0:#}");
     assert_eq!(p0["breakdown"]["bucket"], "2026-03-09T00:00:00Z", "{p0:#}");
+    assert_eq!(p0["breakdown"]["items"].as_array().unwrap().len(), 3, "{p0:#}");
     assert_eq!(p0["snapshot"]["items"].as_array().unwrap().len(), 2, "{p0:#}");
     assert_eq!(p0["all"]["edges"].as_array().unwrap().len(), 21, "{p0:#}");
     assert!(first["projects"][2]["summary"].is_null(), "the third project has no rows");

@@ -143,7 +143,9 @@ impl TestApp {
     /// A server with the given settings over the PostgreSQL database at `url`, as it is
     /// (migrated or not): for servers over a database the test built itself, such as a
     /// Citus coordinator. `finish` leaves the database in place.
-    /// The read shape is the layout's, as `serve --read-shape auto` picks it.
+    /// The read shape is the layout's, as `serve --read-shape auto` picks it, whatever
+    /// `config` says (a test that forces a shape uses [`TestApp::recording_at`] or
+    /// [`TestApp::beside`]).
     pub async fn postgres_at(url: &str, config: ServerConfig) -> TestApp {
         let (db, statements) = db::connect(url, &PoolSettings::default()).await.expect("open postgres");
         let read_shape = ReadShape::detect(&db).await.expect("read the layout");
