@@ -5,13 +5,14 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 
 use super::args::MigrateAction;
+use super::out::say;
 use super::CliError;
 use crate::retention;
 
 pub fn report_seed(outcome: crate::demo::SeedOutcome) {
     match outcome {
-        crate::demo::SeedOutcome::Seeded { rows } => println!("demo data loaded: {rows} rows"),
-        crate::demo::SeedOutcome::AlreadyHasData => println!("demo data skipped: the database already holds projects"),
+        crate::demo::SeedOutcome::Seeded { rows } => say!("demo data loaded: {rows} rows"),
+        crate::demo::SeedOutcome::AlreadyHasData => say!("demo data skipped: the database already holds projects"),
     }
 }
 
@@ -43,13 +44,13 @@ pub async fn migrate(db: &DatabaseConnection, action: MigrateAction, layout: Opt
             adopt(db).await?;
             let pending = Migrator::get_pending_migrations(db).await?.len();
             Migrator::up(db, None).await.map_err(|e| format!("migration failed: {e}"))?;
-            println!("applied {pending} migration(s); the database is up to date");
+            say!("applied {pending} migration(s); the database is up to date");
             if let Some(target) = layout {
                 let before = migration::layout::current(db).await?;
                 migration::layout::apply(db, target).await.map_err(|e| format!("layout change failed: {e}"))?;
                 match before == target {
-                    true => println!("the tables already have the {target} layout"),
-                    false => println!("converted the tables from the {before} layout to the {target} layout"),
+                    true => say!("the tables already have the {target} layout"),
+                    false => say!("converted the tables from the {before} layout to the {target} layout"),
                 }
             }
         }
@@ -59,19 +60,19 @@ pub async fn migrate(db: &DatabaseConnection, action: MigrateAction, layout: Opt
                 Some(last) => {
                     let name = last.name().to_owned();
                     Migrator::down(db, Some(1)).await.map_err(|e| format!("revert failed: {e}"))?;
-                    println!("reverted {name}");
+                    say!("reverted {name}");
                 }
-                None => println!("nothing to revert: no migration is applied"),
+                None => say!("nothing to revert: no migration is applied"),
             }
         }
         MigrateAction::Status => {
-            println!("layout   {}", migration::layout::current(db).await?);
+            say!("layout   {}", migration::layout::current(db).await?);
             for m in Migrator::get_migration_with_status(db).await? {
                 let status = match m.status() {
                     migration::MigrationStatus::Applied => "applied",
                     migration::MigrationStatus::Pending => "pending",
                 };
-                println!("{status:8} {}", m.name());
+                say!("{status:8} {}", m.name());
             }
         }
     }

@@ -4,6 +4,7 @@
 use sea_orm::DatabaseConnection;
 
 use super::args::IngestArgs;
+use super::out::say;
 use super::CliError;
 
 /// `metrics-api ingest`: streams each file, with a progress bar on a terminal, and prints
@@ -44,7 +45,7 @@ pub async fn ingest_files(db: &DatabaseConnection, args: &IngestArgs) -> Result<
                 bar.finish_and_clear();
                 rows += p.rows;
                 total += p.counts;
-                println!("{}", summary_line(rows, total, started.elapsed()));
+                say!("{}", summary_line(rows, total, started.elapsed()));
                 return Err(format!(
                     "stopped at {err}; {} rows of {file} committed (through line {}); fix the line and run again: re-running is safe",
                     p.rows, p.committed_through_line
@@ -54,7 +55,7 @@ pub async fn ingest_files(db: &DatabaseConnection, args: &IngestArgs) -> Result<
         }
     }
     bar.finish_and_clear();
-    println!("{}", summary_line(rows, total, started.elapsed()));
+    say!("{}", summary_line(rows, total, started.elapsed()));
     Ok(())
 }
 

@@ -5,12 +5,16 @@
 //! - [`args`]: the parser, and the conversions from arguments to settings;
 //! - [`serve`]: the server and its retention loop;
 //! - [`ingest`]: NDJSON ingest;
-//! - [`admin`]: `migrate`, `seed-demo`, the retention report.
+//! - [`admin`]: `migrate`, `seed-demo`, the retention report;
+//! - [`out`]: standard output that a closed pipe does not turn into a panic.
 
 pub mod admin;
 pub mod args;
 pub mod ingest;
+pub mod out;
 pub mod serve;
+
+use self::out::{say, say_raw};
 
 use sea_orm::DatabaseConnection;
 
@@ -43,7 +47,7 @@ pub fn init_tracing(format: LogFormat) {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Schema => {
-            print!("{}", crate::graphql::sdl());
+            say_raw!("{}", crate::graphql::sdl());
             Ok(())
         }
         Command::Migrate { action, layout } => {
@@ -63,7 +67,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let token = auth
                 .mint(projects, &args.scope, args.ttl.into())
                 .ok_or("tokens can only be minted with an HS256 secret (--jwt-secret)")?;
-            println!("{token}");
+            say!("{token}");
             Ok(())
         }
         Command::Retention(args) => {
@@ -77,7 +81,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let report = retention::run(&db, &catalog, &retention::Policy::default(), opts)
                 .await
                 .map_err(|e| format!("retention failed: {e}"))?;
-            print!("{}", admin::retention_report(&report, &opts));
+            say_raw!("{}", admin::retention_report(&report, &opts));
             Ok(())
         }
         Command::Ingest(args) => {

@@ -440,6 +440,38 @@ fn migrate_cli_up_status_down_and_errors() {
     }
 }
 
+/// A reader that leaves (`metrics-api migrate | head -1`): the command still does its work
+/// and exits as it would have, without a panic, whatever it prints.
+#[test]
+fn a_closed_stdout_neither_panics_nor_stops_the_command() {
+    let bin = env!("CARGO_BIN_EXE_metrics-api");
+    let file = std::env::temp_dir().join(format!("metrics-api-closed-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let url = format!("sqlite://{}", file.display());
+    let closed = || {
+        // A pipe whose reading end is gone: every write to it fails with EPIPE.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        writer
+    };
+    for args in [&["migrate"][..], &["migrate", "status"], &["schema"], &["seed-demo"]] {
+        let out =
+            std::process::Command::new(bin).args(args).env("DATABASE_URL", &url).stdout(closed()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && !err.contains("panicked"), "{args:?}: {err}");
+    }
+    // The work was done: migrated and seeded.
+    let out = std::process::Command::new(bin).args(["migrate", "status"]).env("DATABASE_URL", &url).output().unwrap();
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(status.lines().filter(|l| l.starts_with("applied")).count(), 3, "{status}");
+    let out = std::process::Command::new(bin).args(["seed-demo"]).env("DATABASE_URL", &url).output().unwrap();
+    let seeded = String::from_utf8_lossy(&out.stdout);
+    assert!(seeded.contains("already holds projects"), "{seeded}");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+}
+
 // ---- Issue 12: installs into a host database, natural keys guarded, ids for SQL writers.
 
 const SQL_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/db/migrations/0005_metrics_read_model.sql");
