@@ -400,5 +400,39 @@ async fn silent_and_slow_clients_are_closed(backend: Backend) {
     app.finish().await;
 }
 
+/// A subscriber that goes silent (reads nothing, so it answers no WebSocket ping) is
+/// dropped after three keep-alive periods; one that keeps reading stays and hears writes.
+async fn a_silent_peer_is_dropped(backend: Backend) {
+    let mut config = ServerConfig::default();
+    config.live.keepalive = Duration::from_millis(200);
+    let Some(app) = TestApp::on(backend, config).await else { return };
+    let mut silent = WsClient::connect(&app.url, json!({})).await;
+    silent.subscribe_live("s", json!({ "p": [pid(1)] })).await;
+    let mut awake = WsClient::connect(&app.url, json!({})).await;
+    awake.subscribe_live("s", json!({ "p": [pid(1)] })).await;
+    // Over seven periods `awake` reads (its pings answered as it reads); `silent` does not.
+    let until = tokio::time::Instant::now() + Duration::from_millis(1400);
+    while tokio::time::Instant::now() < until {
+        assert!(awake.read(Duration::from_millis(100)).await.is_none(), "nothing but pings to read");
+    }
+    // Behind the pings the server sent before it gave up, `silent`'s stream ends.
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(frame)) = silent.ws.next().await {
+            assert!(matches!(frame, Message::Ping(_)), "{frame:?}");
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the silent connection stayed open");
+    assert_eq!(upsert(&app, vec![point(pid(1), "m", 1, 1.0)]).await["inserted"], 1);
+    let (kind, _) = awake.next_event("s").await;
+    assert_eq!(kind, "UPDATED");
+    app.finish().await;
+}
+
 both_backends!(each_committed_batch_is_announced_once);
-each_backend!(subscriptions_are_scoped_by_the_token, subscription_limits, silent_and_slow_clients_are_closed);
+each_backend!(
+    subscriptions_are_scoped_by_the_token,
+    subscription_limits,
+    silent_and_slow_clients_are_closed,
+    a_silent_peer_is_dropped
+);
