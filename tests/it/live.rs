@@ -54,9 +54,28 @@ impl WsClient {
         WsClient { ws }
     }
 
+    /// Like [`WsClient::open`] and `connection_init`, over a socket with a receive buffer
+    /// of a few kilobytes: a client that stops reading soon blocks the server's writes.
+    pub async fn connect_narrow(http_url: &str, payload: Value) -> WsClient {
+        let url = format!("{}/graphql", http_url.replacen("http://", "ws://", 1));
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(http_url.trim_start_matches("http://").parse().unwrap()).await.unwrap();
+        let (ws, _) = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(stream)).await.expect("upgrade");
+        match Self::handshake(WsClient { ws }, payload).await {
+            Init::Ack(c) => *c,
+            Init::Closed(code, reason) => panic!("connection closed: {code} {reason}"),
+        }
+    }
+
     /// Opens a connection and sends `connection_init` with `payload`.
     pub async fn init(http_url: &str, payload: Value) -> Init {
-        let mut client = Self::open(http_url).await;
+        Self::handshake(Self::open(http_url).await, payload).await
+    }
+
+    async fn handshake(mut client: WsClient, payload: Value) -> Init {
         let init = json!({ "type": "connection_init", "payload": payload }).to_string();
         client.ws.send(Message::text(init)).await.unwrap();
         match client.read(MUST_COME).await {
@@ -429,10 +448,49 @@ async fn a_silent_peer_is_dropped(backend: Backend) {
     app.finish().await;
 }
 
+/// A subscriber whose socket takes no more (it stopped reading, and the buffers between
+/// are full) is dropped after the send timeout, without waiting for its subscription's
+/// buffer to fill.
+async fn a_client_that_stops_reading_is_dropped_at_the_send_timeout(backend: Backend) {
+    let mut config = ServerConfig::default();
+    config.live.send_timeout = Duration::from_millis(300);
+    config.live.buffer = 100_000;
+    let Some(app) = TestApp::on(backend, config).await else { return };
+    let mut ws = WsClient::connect_narrow(&app.url, json!({})).await;
+    ws.subscribe_live("s", json!({ "p": [pid(1)] })).await;
+    // Events for more than the socket buffers between hold (up to 4 MiB on Linux): each
+    // point its own metric with a 200-character key, so each is its own change.
+    for batch in 0..8 {
+        let points: Vec<Value> = (0..3000)
+            .map(|n| {
+                let key = format!("{batch}-{n:04}-{}", "k".repeat(190));
+                json!({ "projectId": pid(1), "metricKey": key, "grain": "DAY", "bucket": "2024-01-01T00:00:00Z", "value": 1.0 })
+            })
+            .collect();
+        assert_eq!(upsert(&app, points).await["inserted"], 3000);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Reading again finds what the buffers held, then the end, without a close frame: the
+    // server gave up on the write (a slow-consumer close would be 4008).
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.ws.next().await {
+                Some(Ok(Message::Close(frame))) => panic!("closed with a frame: {frame:?}"),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => break,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection stayed open");
+    app.finish().await;
+}
+
 both_backends!(each_committed_batch_is_announced_once);
 each_backend!(
     subscriptions_are_scoped_by_the_token,
     subscription_limits,
     silent_and_slow_clients_are_closed,
-    a_silent_peer_is_dropped
+    a_silent_peer_is_dropped,
+    a_client_that_stops_reading_is_dropped_at_the_send_timeout
 );
