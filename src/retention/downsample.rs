@@ -38,7 +38,9 @@ struct FinePoint {
 #[derive(Debug, Clone, Copy)]
 pub enum Source<'a> {
     /// The trend table: points past the horizon, locked, deleted once folded.
-    Table,
+    /// `partitioned`: the table is partitioned by month (the deletes then name the
+    /// points' buckets, so that only their months are searched).
+    Table { partitioned: bool },
     /// One expired `_fine` partition, locked whole by the caller and dropped after every
     /// project's points in it are folded: nothing is deleted row by row.
     Partition(&'a str),
@@ -66,13 +68,13 @@ pub async fn downsample(
         "SELECT id, metric_key, dimensions, {}, time_bucket, value_numeric FROM {} WHERE project_id = ",
         sql.grain_col("time_grain"),
         match source {
-            Source::Table => "metrics_trend_point",
+            Source::Table { .. } => "metrics_trend_point",
             Source::Partition(leaf) => leaf,
         }
     ));
     sql.bind(project).push(" AND time_grain IN (").bind_grain(TimeGrain::Hour).push(", ").bind_grain(TimeGrain::Day);
     sql.push(") AND time_bucket < ").bind_time(cut).push(" ORDER BY id");
-    if b == DbBackend::Postgres && matches!(source, Source::Table) {
+    if b == DbBackend::Postgres && matches!(source, Source::Table { .. }) {
         // Locked: a concurrent correction of one of these rows waits for this run, then
         // lands as a new fine row that the next run folds.
         sql.push(" FOR UPDATE");
@@ -147,9 +149,9 @@ pub async fn downsample(
     let writes = crate::ingest::upsert::write_folded_weeks(db, &week_rows).await?;
     report.weeks = writes;
     match source {
-        Source::Table => {
-            report.folded = delete_points(db, project, folded_ids).await?;
-            report.deleted = delete_points(db, project, superseded_ids).await?;
+        Source::Table { partitioned } => {
+            report.folded = delete_points(db, project, folded_ids, partitioned).await?;
+            report.deleted = delete_points(db, project, superseded_ids, partitioned).await?;
         }
         Source::Partition(_) => {
             report.folded = folded_ids.len() as u64;
@@ -195,20 +197,39 @@ async fn stored_weeks(
 }
 
 /// Deletes hour and day points by id (exactly the rows read, never one written since):
-/// the primary key finds each one. (On the partitioned layout `id` is in no partition
-/// key, so each id is looked up in every partition's key index; bounding the statement by
-/// bucket to prune partitions made the planner leave the key index, which measured slower
-/// still: `docs/PERFORMANCE.md`.)
+/// the primary key finds each one.
+///
+/// On the partitioned layout `id` is in no partition key, so an id alone is looked up in
+/// every month's key index. There the statement also lists the points' buckets and fine
+/// grains: `time_bucket IN (...)` prunes the search to the months the points are in, and
+/// both stay conditions of the key index `(id, time_bucket, time_grain)`. It deletes the
+/// same rows: an id hashes the natural key, bucket included. (Bounding by a bucket range
+/// instead made the planner leave the key index and measured slower: `docs/PERFORMANCE.md`.)
 async fn delete_points(
     db: &impl ConnectionTrait,
     project: Uuid,
-    points: Vec<(Uuid, DateTime<Utc>)>,
+    mut points: Vec<(Uuid, DateTime<Utc>)>,
+    partitioned: bool,
 ) -> Result<u64, DbErr> {
+    if partitioned {
+        // Few months per statement.
+        points.sort_by_key(|&(id, bucket)| (bucket, id));
+    }
     let mut n = 0;
     for chunk in points.chunks(IDS_PER_STATEMENT) {
         let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
         let mut sql = Sql::new(db.get_database_backend());
         sql.push("DELETE FROM metrics_trend_point WHERE project_id = ").bind(project).push(" AND ").in_list("id", &ids);
+        if partitioned {
+            let mut buckets: Vec<DateTime<Utc>> = chunk.iter().map(|(_, b)| *b).collect();
+            buckets.dedup();
+            sql.push(" AND ").in_list("time_bucket", &buckets);
+            sql.push(" AND time_grain IN (")
+                .bind_grain(TimeGrain::Hour)
+                .push(", ")
+                .bind_grain(TimeGrain::Day)
+                .push(")");
+        }
         n += exec(db, sql).await?;
     }
     Ok(n)

@@ -188,7 +188,8 @@ where
     let mut folds = Folds::default();
     // Whole months first (partitioned layout, every project at once): what they drop, the
     // per-project steps below no longer see.
-    if opts.project.is_none() && migration::layout::current(db).await? == migration::layout::Layout::Partitioned {
+    let partitioned = migration::layout::current(db).await? == migration::layout::Layout::Partitioned;
+    if opts.project.is_none() && partitioned {
         partitions::run(db, now, policy, catalog, &mut report, &mut folds).await?;
     }
     let projects = match opts.project {
@@ -206,7 +207,7 @@ where
             if stop.load(Ordering::Relaxed) {
                 return (p, Ok(None));
             }
-            (p, project_steps(db, p, now, policy, catalog).await.map(Some))
+            (p, project_steps(db, p, now, policy, catalog, partitioned).await.map(Some))
         })
         .buffer_unordered(width);
     // After a failure no project starts, and those under way finish (each step is its own
@@ -251,6 +252,7 @@ async fn project_steps<C>(
     now: DateTime<Utc>,
     policy: &Policy,
     catalog: &Catalog,
+    partitioned: bool,
 ) -> Result<ProjectSteps, DbErr>
 where
     C: ConnectionTrait + TransactionTrait,
@@ -260,7 +262,8 @@ where
     txn.commit().await?;
 
     let txn = db.begin().await?;
-    let folds = downsample::downsample(&txn, p, now, policy, catalog, downsample::Source::Table).await?;
+    let source = downsample::Source::Table { partitioned };
+    let folds = downsample::downsample(&txn, p, now, policy, catalog, source).await?;
     txn.commit().await?;
 
     let txn = db.begin().await?;
