@@ -542,3 +542,48 @@ async fn retention_works_on_projects_in_parallel() {
     assert_eq!(fine_points_past_horizon(&citus.db, held, later).await, 0, "the held project folded once released");
     citus.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_table_referencing_project_stays_on_the_coordinator() {
+    let Some(cluster) = CitusCluster::start().await else { return };
+    // A host system's own table with a foreign key to `project`, before the conversion.
+    let db = Database::connect(cluster.coordinator_url()).await.expect("connect to the coordinator");
+    Migrator::up(&db, None).await.expect("migrations on the coordinator");
+    metrics_api::demo::seed(&db, now()).await.expect("demo data");
+    let atlas = &demo_projects()[0];
+    db.execute_unprepared(&format!(
+        "CREATE TABLE host_team (id int PRIMARY KEY, project_id uuid NOT NULL REFERENCES project (id)); \
+         INSERT INTO host_team VALUES (1, '{atlas}')"
+    ))
+    .await
+    .unwrap();
+    layout::apply(&db, Layout::Citus).await.expect("the conversion takes a host table along");
+
+    // `project` is a reference table, the host table a Citus local table (method `n`,
+    // replication model `s`) with its row and its foreign key.
+    let kinds = strings(
+        &db,
+        "SELECT logicalrelid::text || ' ' || partmethod::text || repmodel::text AS s FROM pg_dist_partition \
+         WHERE logicalrelid::text IN ('project', 'host_team') ORDER BY 1",
+    )
+    .await;
+    assert_eq!(kinds, ["host_team ns", "project nt"]);
+    assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM host_team").await, 1);
+    let err = db.execute_unprepared("INSERT INTO host_team VALUES (2, gen_random_uuid())").await.unwrap_err();
+    assert!(err.to_string().contains("foreign key"), "{err}");
+    // Its one shard is placed on the coordinator (group 0); the workers hold at most a
+    // shell of it (Citus syncs metadata to them).
+    let groups = strings(
+        &db,
+        "SELECT pl.groupid::text AS s FROM pg_dist_placement pl JOIN pg_dist_shard sh USING (shardid) \
+         WHERE sh.logicalrelid = 'host_team'::regclass",
+    )
+    .await;
+    assert_eq!(groups, ["0"]);
+    // The API serves the converted database as before.
+    db.close().await.ok();
+    let app = TestApp::postgres_at(&cluster.coordinator_url(), ServerConfig::default()).await;
+    let d = app.data("query($id: UUID!) { project(id: $id) { name } }", json!({ "id": atlas })).await;
+    assert!(d["project"]["name"].is_string(), "{d}");
+    app.finish().await;
+}
