@@ -36,10 +36,6 @@ use super::{AppSchema, ReadConnection, RequestTime};
 use crate::auth::Principal;
 use crate::store::ReadShape;
 
-/// Where a request's loaders read: the connection and the statement shape.
-#[derive(Clone, Copy)]
-struct Read<'a>(&'a DatabaseConnection, ReadShape);
-
 /// Loader tasks queued by the dataloaders of one HTTP request.
 #[derive(Clone, Default)]
 struct TaskQueue(Arc<Mutex<Vec<BoxFuture<'static, ()>>>>);
@@ -61,8 +57,14 @@ fn queued<L: Send + Sync + 'static>(loader: L, queue: &TaskQueue) -> DataLoader<
     DataLoader::new(loader, move |task| queue.push(task)).delay(Duration::ZERO)
 }
 
-fn prepare(request: Request, read: Read<'_>, queue: &TaskQueue, now: RequestTime, who: &Principal) -> Request {
-    let Read(db, shape) = read;
+fn prepare(
+    request: Request,
+    db: &DatabaseConnection,
+    shape: ReadShape,
+    queue: &TaskQueue,
+    now: RequestTime,
+    who: &Principal,
+) -> Request {
     let loader = queued(StoreLoader::new(db.clone(), shape), queue);
     request.data(loader).data(ReadConnection(db.clone())).data(now).data(who.clone())
 }
@@ -83,9 +85,9 @@ pub async fn execute(
     let queue = TaskQueue::default();
     let now = RequestTime(chrono::Utc::now());
     let batch = match batch {
-        BatchRequest::Single(r) => BatchRequest::Single(prepare(r, Read(db, shape), &queue, now, who)),
+        BatchRequest::Single(r) => BatchRequest::Single(prepare(r, db, shape, &queue, now, who)),
         BatchRequest::Batch(rs) => {
-            BatchRequest::Batch(rs.into_iter().map(|r| prepare(r, Read(db, shape), &queue, now, who)).collect())
+            BatchRequest::Batch(rs.into_iter().map(|r| prepare(r, db, shape, &queue, now, who)).collect())
         }
     };
     drive(schema.execute_batch(batch), &queue).await

@@ -45,6 +45,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Duration, Utc};
 use entity::sea_orm_active_enums::TimeGrain;
 use futures_util::stream::{self, StreamExt};
+use migration::layout::Layout;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionSession, TransactionTrait};
 use uuid::Uuid;
 
@@ -168,18 +169,26 @@ pub struct Report {
 /// A dry run is one transaction rolled back at the end, each step a savepoint in it: the
 /// steps see each other's changes as in a real run, so the report is what a run would do.
 pub async fn run(db: &DatabaseConnection, catalog: &Catalog, policy: &Policy, opts: Options) -> Result<Report, DbErr> {
+    let layout = migration::layout::current(db).await?;
     if opts.dry_run {
         let outer = db.begin().await?;
         // One transaction: one project at a time.
-        let report = run_steps(&outer, catalog, policy, opts, 1).await;
+        let report = run_steps(&outer, catalog, policy, opts, layout, 1).await;
         outer.rollback().await?;
         report
     } else {
-        run_steps(db, catalog, policy, opts, width::of(db).await?).await
+        run_steps(db, catalog, policy, opts, layout, width::of(db, layout).await?).await
     }
 }
 
-async fn run_steps<C>(db: &C, catalog: &Catalog, policy: &Policy, opts: Options, width: usize) -> Result<Report, DbErr>
+async fn run_steps<C>(
+    db: &C,
+    catalog: &Catalog,
+    policy: &Policy,
+    opts: Options,
+    layout: Layout,
+    width: usize,
+) -> Result<Report, DbErr>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -188,7 +197,7 @@ where
     let mut folds = Folds::default();
     // Whole months first (partitioned layout, every project at once): what they drop, the
     // per-project steps below no longer see.
-    let partitioned = migration::layout::current(db).await? == migration::layout::Layout::Partitioned;
+    let partitioned = layout == Layout::Partitioned;
     if opts.project.is_none() && partitioned {
         partitions::run(db, now, policy, catalog, &mut report, &mut folds).await?;
     }

@@ -10,6 +10,7 @@
 //! On one PostgreSQL and on SQLite a run stays one project at a time: the same server
 //! serves the dashboards, and the run is a background job with no deadline.
 
+use migration::layout::Layout;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
 /// Projects per worker node running at once on Citus.
@@ -18,10 +19,10 @@ pub const PER_WORKER: usize = 2;
 /// At most this many projects at once, whatever the cluster's size.
 pub const MAX: usize = 8;
 
-/// The width of a run over `db`: 1, or on a Citus coordinator [`PER_WORKER`] per active
-/// worker, at most [`MAX`] and a quarter of the pool.
-pub async fn of(db: &DatabaseConnection) -> Result<usize, DbErr> {
-    if migration::layout::current(db).await? != migration::layout::Layout::Citus {
+/// The width of a run over `db`, whose layout is `layout`: 1, or on a Citus coordinator
+/// [`PER_WORKER`] per active worker, at most [`MAX`] and a quarter of the pool.
+pub async fn of(db: &DatabaseConnection, layout: Layout) -> Result<usize, DbErr> {
+    if layout != Layout::Citus {
         return Ok(1);
     }
     let row = db

@@ -145,11 +145,6 @@ fn chunks(keys: &[Key<'_>], shape: ReadShape) -> Vec<Vec<usize>> {
     out.into_iter().map(|(chunk, _)| chunk).collect()
 }
 
-/// `SELECT <E's columns><extra> FROM <E's table>`.
-fn select<E: EntityTrait>(sql: &mut Sql, extra: &str) {
-    sql.select_all_and::<E>(extra);
-}
-
 /// One `UNION ALL` branch per key, tagged with its position in the chunk.
 fn branches<E: EntityTrait>(sql: &mut Sql, read: &PerProject<'_, E>, chunk: &[usize]) {
     let table = E::default().table_name().to_owned();
@@ -160,7 +155,7 @@ fn branches<E: EntityTrait>(sql: &mut Sql, read: &PerProject<'_, E>, chunk: &[us
         }
         // BIGINT: PostgreSQL types a bare literal as int4, which does not decode as i64.
         sql.push(&format!("SELECT CAST({n} AS BIGINT) AS key_idx, b{n}.* FROM ("));
-        select::<E>(sql, "");
+        sql.select_all::<E>();
         sql.push(" WHERE project_id = ").bind(key.project_id);
         (read.filter)(sql);
         if let Some(after) = &key.after {
@@ -195,7 +190,7 @@ fn windowed<E: EntityTrait>(sql: &mut Sql, read: &PerProject<'_, E>, chunk: &[us
         Take::First(_) => format!(", row_number() OVER (PARTITION BY project_id ORDER BY {}) AS key_rank", read.order),
         Take::Greatest(col) => format!(", rank() OVER (PARTITION BY project_id ORDER BY {col} DESC) AS key_rank"),
     };
-    select::<E>(sql, &rank);
+    sql.select_all_and::<E>(&rank);
     let projects: Vec<Uuid> = keys.iter().map(|k| k.project_id).collect();
     sql.push(" WHERE ").in_list("project_id", &projects);
     (read.filter)(sql);

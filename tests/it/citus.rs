@@ -500,7 +500,8 @@ async fn retention_works_on_projects_in_parallel() {
     let Some(cluster) = CitusCluster::start().await else { return };
     let citus = citus_app(&cluster).await;
     // Two at once per worker.
-    assert_eq!(retention::width::of(&citus.db).await.unwrap(), 2 * retention::width::PER_WORKER);
+    let citus_layout = layout::current(&citus.db).await.unwrap();
+    assert_eq!(retention::width::of(&citus.db, citus_layout).await.unwrap(), 2 * retention::width::PER_WORKER);
     metrics_api::demo::seed(&citus.db, now()).await.expect("demo data");
     let later = now() + Duration::days(60);
     let mut projects = demo_projects();

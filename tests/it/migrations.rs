@@ -397,13 +397,19 @@ async fn sql_twin_matches_the_migration_catalog() {
     migrated.finish().await;
 }
 
+/// A SQLite file path of this process for `tag`, none there yet, and its URL.
+fn fresh_sqlite_file(tag: &str) -> (std::path::PathBuf, String) {
+    let file = std::env::temp_dir().join(format!("metrics-api-{tag}-{}.db", std::process::id()));
+    crate::common::remove_sqlite(&file);
+    let url = format!("sqlite://{}", file.display());
+    (file, url)
+}
+
 /// The binary: `migrate`, `migrate status`, `migrate down`, and one-line errors.
 #[test]
 fn migrate_cli_up_status_down_and_errors() {
     let bin = env!("CARGO_BIN_EXE_metrics-api");
-    let file = std::env::temp_dir().join(format!("metrics-api-cli-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&file);
-    let url = format!("sqlite://{}", file.display());
+    let (file, url) = fresh_sqlite_file("cli");
     let run = |args: &[&str], url: &str| {
         let out = std::process::Command::new(bin).args(args).env("DATABASE_URL", url).output().expect("run binary");
         (
@@ -435,9 +441,7 @@ fn migrate_cli_up_status_down_and_errors() {
     let (ok, _, err) = run(&["migrate"], "postgres://postgres@127.0.0.1:1/none");
     assert!(!ok && err.contains("cannot reach the database"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
-    }
+    crate::common::remove_sqlite(&file);
 }
 
 /// A reader that leaves (`metrics-api migrate | head -1`): the command still does its work
@@ -445,9 +449,7 @@ fn migrate_cli_up_status_down_and_errors() {
 #[test]
 fn a_closed_stdout_neither_panics_nor_stops_the_command() {
     let bin = env!("CARGO_BIN_EXE_metrics-api");
-    let file = std::env::temp_dir().join(format!("metrics-api-closed-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&file);
-    let url = format!("sqlite://{}", file.display());
+    let (file, url) = fresh_sqlite_file("closed");
     let closed = || {
         // A pipe whose reading end is gone: every write to it fails with EPIPE.
         let (reader, writer) = std::io::pipe().expect("pipe");
@@ -467,9 +469,7 @@ fn a_closed_stdout_neither_panics_nor_stops_the_command() {
     let out = std::process::Command::new(bin).args(["seed-demo"]).env("DATABASE_URL", &url).output().unwrap();
     let seeded = String::from_utf8_lossy(&out.stdout);
     assert!(seeded.contains("already holds projects"), "{seeded}");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
-    }
+    crate::common::remove_sqlite(&file);
 }
 
 // ---- Issue 12: installs into a host database, natural keys guarded, ids for SQL writers.

@@ -201,6 +201,13 @@ impl TestApp {
     }
 }
 
+/// Removes a SQLite database file with its WAL and shared-memory files.
+pub fn remove_sqlite(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
 /// A new database cloned from `template`; returns its name.
 async fn clone_database(template: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -300,11 +307,7 @@ impl TestApp {
         }
         self.db.clone().close().await.ok();
         match &self.cleanup {
-            Cleanup::File(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
+            Cleanup::File(path) => remove_sqlite(path),
             Cleanup::Database(name) => drop_database(name).await,
             Cleanup::Nothing => {}
         }
